@@ -1,0 +1,15 @@
+//! The engine: storage, configuration, sandboxed processes, analysis and model calls.
+//!
+//! It never touches the terminal or the process environment; front-ends resolve both once and
+//! pass what the engine needs (paths, an environment snapshot) down explicitly.
+
+pub mod analysis;
+pub mod config;
+pub mod env;
+pub mod error;
+pub mod llm;
+pub mod paths;
+pub mod sandbox;
+pub mod store;
+
+pub use error::{Error, Result};

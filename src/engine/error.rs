@@ -1,0 +1,19 @@
+//! One error type for the whole engine, wrapping each module's own error enum.
+
+/// Any error the engine reports to a front-end.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] super::store::Error),
+    #[error(transparent)]
+    Config(#[from] super::config::Error),
+    #[error(transparent)]
+    Sandbox(#[from] super::sandbox::Error),
+    #[error(transparent)]
+    Analysis(#[from] super::analysis::Error),
+    #[error(transparent)]
+    Llm(#[from] super::llm::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,147 @@
+//! The SQLite store: the one source of truth every kiln process shares.
+//!
+//! Opening is careful: a file that is not a kiln database, is truncated or corrupt, or comes from
+//! a newer kiln is refused before anything writes to it. Migrations copy the database to a backup
+//! beside it first. No SQL lives outside this module; callers use the typed API of the
+//! submodules (`projects`, `runs`, `logs`, ...).
+
+mod migrate;
+mod open;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+
+pub use migrate::SCHEMA_VERSION;
+pub use open::{Health, OpenMode};
+
+/// The `[store]` section of the config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// How long a write waits for another process's write before giving up.
+    pub busy_timeout_ms: u64,
+    /// Log lines kept per run; later lines are counted as dropped.
+    pub max_log_lines_per_run: u64,
+    /// `kiln db prune` deletes the oldest runs until the database is at most this big.
+    pub max_db_size_mb: u64,
+    /// `kiln db prune` also deletes runs older than this many days (0 keeps them).
+    pub keep_days: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            busy_timeout_ms: 5_000,
+            max_log_lines_per_run: 1_000_000,
+            max_db_size_mb: 2_048,
+            keep_days: 0,
+        }
+    }
+}
+
+/// Errors of the store, each saying what happened and what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("the directory '{}' of database '{}' does not exist; create it or pass another path with --db or KILN_DB", dir.display(), path.display())]
+    MissingDirectory { path: PathBuf, dir: PathBuf },
+    #[error("cannot open database '{}' for writing: {reason}; check the permissions or pass another path with --db or KILN_DB", path.display())]
+    Unwritable { path: PathBuf, reason: String },
+    #[error("'{}' is not a SQLite database (it was left untouched); pass the right file with --db or KILN_DB, or move it away", path.display())]
+    NotSqlite { path: PathBuf },
+    #[error("'{}' is a SQLite database but not kiln's (application id {app_id:#x}); it was left untouched", path.display())]
+    NotKiln { path: PathBuf, app_id: i32 },
+    #[error("database '{}' is corrupt ({detail}); it was left untouched. Restore a backup (kiln.db.bak-*) beside it or move it away to start afresh", path.display())]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("database '{}' has schema version {found}, newer than this kiln understands ({supported}); upgrade kiln", path.display())]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("database '{}' is locked by another process (waited {}ms); wait for it to finish or raise store.busy_timeout_ms", path.display(), waited.as_millis())]
+    Locked { path: PathBuf, waited: Duration },
+    #[error("cannot back up database '{}' before migrating: {reason}", path.display())]
+    Backup { path: PathBuf, reason: String },
+    #[error("{what} {id} does not exist")]
+    NotFound { what: &'static str, id: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database '{}': {source}", path.display())]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("database '{}': {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A handle on the kiln database. Cheap to open; one per thread or task.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    config: StoreConfig,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path, config: &StoreConfig) -> Result<Self> {
+        open::open(path, config, OpenMode::ReadWrite)
+    }
+
+    /// Opens an existing database without ever writing to it (checks, dashboards).
+    pub fn open_read_only(path: &Path, config: &StoreConfig) -> Result<Self> {
+        open::open(path, config, OpenMode::ReadOnly)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// Maps a rusqlite error to a store error that names this database.
+    fn err(&self, source: rusqlite::Error) -> Error {
+        classify(&self.path, &self.config, source)
+    }
+}
+
+/// Turns low-level SQLite failures into the errors a user can act on.
+fn classify(path: &Path, config: &StoreConfig, source: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode as C;
+    let path = path.to_owned();
+    match source.sqlite_error_code() {
+        Some(C::DatabaseBusy | C::DatabaseLocked) => Error::Locked {
+            path,
+            waited: Duration::from_millis(config.busy_timeout_ms),
+        },
+        Some(C::NotADatabase) => Error::NotSqlite { path },
+        Some(C::DatabaseCorrupt) => Error::Corrupt {
+            path,
+            detail: source.to_string(),
+        },
+        Some(C::ReadOnly | C::CannotOpen | C::PermissionDenied) => Error::Unwritable {
+            path,
+            reason: source.to_string(),
+        },
+        _ => Error::Sqlite { path, source },
+    }
+}
+
+/// Microseconds since the Unix epoch: the unit of every timestamp column.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}

@@ -1,0 +1,61 @@
+//! Versioned migrations, recorded in `PRAGMA user_version`, each preceded by a backup.
+//!
+//! Append to `MIGRATIONS`, never edit a shipped entry: version N is `MIGRATIONS[N - 1]`. Every
+//! migration from version 2 on gets a test that upgrades a fixture made with the previous schema.
+
+use std::path::PathBuf;
+
+use rusqlite::MAIN_DB;
+
+use super::{Error, Result, Store, now_micros};
+
+/// `PRAGMA application_id` of kiln databases: "kiln" in ASCII.
+pub(super) const APPLICATION_ID: i32 = 0x6B69_6C6E;
+
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+
+/// The schema version this kiln writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub(super) fn run(store: &Store, from: i64) -> Result<()> {
+    if from > 0 {
+        backup(store, from)?;
+    }
+    let conn = &store.conn;
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| store.err(e))?;
+    let result = (|| {
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+            conn.execute_batch(sql)?;
+            conn.pragma_update(None, "user_version", index as i64 + 1)?;
+        }
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT").map_err(|e| store.err(e)),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(store.err(e))
+        }
+    }
+}
+
+/// Copies the database (including its WAL) to `<file>.bak-v<version>-<time>` beside it.
+fn backup(store: &Store, version: i64) -> Result<PathBuf> {
+    let mut name = store
+        .path
+        .file_name()
+        .map(std::ffi::OsStr::to_os_string)
+        .unwrap_or_default();
+    name.push(format!(".bak-v{version}-{}", now_micros() / 1_000_000));
+    let dest = store.path.with_file_name(name);
+    store
+        .conn
+        .backup(MAIN_DB, &dest, None::<fn(rusqlite::backup::Progress)>)
+        .map_err(|e| Error::Backup {
+            path: store.path.clone(),
+            reason: e.to_string(),
+        })?;
+    tracing::info!(backup = %dest.display(), from = version, "backed up the database before migrating");
+    Ok(dest)
+}
