@@ -5,6 +5,7 @@
 
 pub mod analysis;
 pub mod config;
+pub mod doctor;
 pub mod env;
 pub mod error;
 pub mod llm;
