@@ -7,6 +7,8 @@
 
 mod migrate;
 mod open;
+mod projects;
+mod retention;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,6 +18,8 @@ use serde::{Deserialize, Serialize};
 
 pub use migrate::SCHEMA_VERSION;
 pub use open::{Health, OpenMode};
+pub use projects::{NewProject, Project};
+pub use retention::{PruneReport, Sizes};
 
 /// The `[store]` section of the config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
