@@ -5,6 +5,7 @@
 //! beside it first. No SQL lives outside this module; callers use the typed API of the
 //! submodules (`projects`, `runs`, `logs`, ...).
 
+mod generations;
 mod migrate;
 mod open;
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
+pub use generations::{CachedResponse, Generation, NewGeneration, UsageRow};
 pub use migrate::SCHEMA_VERSION;
 pub use open::{Health, OpenMode};
 
