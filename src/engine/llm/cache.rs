@@ -31,7 +31,13 @@ impl CachePolicy {
 }
 
 /// The cache key: SHA-256 over (provider, base URL, model, messages, parameters).
-pub fn key(provider: &str, base_url: &str, model: &str, messages: &[Message], params: &Params) -> String {
+pub fn key(
+    provider: &str,
+    base_url: &str,
+    model: &str,
+    messages: &[Message],
+    params: &Params,
+) -> String {
     let canonical = json!({
         "provider": provider,
         "base_url": base_url,
@@ -58,10 +64,7 @@ mod tests {
         assert_ne!(base, key("anthropic", "u", "m", &m, &p));
         assert_ne!(base, key("openai", "u", "m2", &m, &p));
         assert_ne!(base, key("openai", "u", "m", &[Message::user("ho")], &p));
-        let p2 = Params {
-            max_tokens: 6,
-            ..p
-        };
+        let p2 = Params { max_tokens: 6, ..p };
         assert_ne!(base, key("openai", "u", "m", &m, &p2));
         assert!(CachePolicy::Auto.applies(0.0, false));
         assert!(!CachePolicy::Auto.applies(0.7, false));

@@ -169,34 +169,33 @@ impl Llm {
             ..NewGeneration::default()
         };
 
-        if use_cache
-            && let Some(hit) = self.cached(&cache_key).await? {
-                on_text(&hit.response);
-                let latency = started.elapsed();
-                row.response = Some(hit.response.clone());
-                row.tokens_in = hit.tokens_in;
-                row.tokens_out = hit.tokens_out;
-                row.latency_ms = Some(latency.as_millis() as i64);
-                row.ttft_ms = row.latency_ms;
-                row.cost_usd = Some(0.0);
-                row.status = "ok".into();
-                row.cache_hit = true;
-                let generation_id = self.record(row).await?;
-                return Ok(Completion {
-                    text: hit.response,
-                    usage: Usage {
-                        tokens_in: hit.tokens_in.map(|t| t as u64),
-                        tokens_out: hit.tokens_out.map(|t| t as u64),
-                    },
-                    latency,
-                    ttft: Some(latency),
-                    cost_usd: Some(0.0),
-                    cache_hit: true,
-                    attempts: 0,
-                    chunks: 1,
-                    generation_id,
-                });
-            }
+        if use_cache && let Some(hit) = self.cached(&cache_key).await? {
+            on_text(&hit.response);
+            let latency = started.elapsed();
+            row.response = Some(hit.response.clone());
+            row.tokens_in = hit.tokens_in;
+            row.tokens_out = hit.tokens_out;
+            row.latency_ms = Some(latency.as_millis() as i64);
+            row.ttft_ms = row.latency_ms;
+            row.cost_usd = Some(0.0);
+            row.status = "ok".into();
+            row.cache_hit = true;
+            let generation_id = self.record(row).await?;
+            return Ok(Completion {
+                text: hit.response,
+                usage: Usage {
+                    tokens_in: hit.tokens_in.map(|t| t as u64),
+                    tokens_out: hit.tokens_out.map(|t| t as u64),
+                },
+                latency,
+                ttft: Some(latency),
+                cost_usd: Some(0.0),
+                cache_hit: true,
+                attempts: 0,
+                chunks: 1,
+                generation_id,
+            });
+        }
 
         let mut streamed = Streamed::default();
         let outcome = self
@@ -219,7 +218,8 @@ impl Llm {
         row.latency_ms = Some(latency.as_millis() as i64);
         row.ttft_ms = streamed.ttft.map(|t| t.as_millis() as i64);
         row.cost_usd = cost_usd;
-        row.response = (outcome.is_ok() || !streamed.text.is_empty()).then(|| streamed.text.clone());
+        row.response =
+            (outcome.is_ok() || !streamed.text.is_empty()).then(|| streamed.text.clone());
         match &outcome {
             Ok(()) => row.status = "ok".into(),
             Err(e) => {
@@ -254,7 +254,10 @@ impl Llm {
         })
     }
 
-    async fn cached(&self, key: &str) -> Result<Option<crate::engine::store::CachedResponse>, Error> {
+    async fn cached(
+        &self,
+        key: &str,
+    ) -> Result<Option<crate::engine::store::CachedResponse>, Error> {
         match &self.recorder {
             Some(r) => r.cached(key).await,
             None => Ok(None),
@@ -326,7 +329,9 @@ impl Llm {
                 Ok(Err(e)) => (redact(&error_chain(&e), key), None),
                 Ok(Ok(response)) if response.status().is_success() => {
                     let result = self
-                        .stream(model, provider, response, timeout, started, out, on_text, cancel)
+                        .stream(
+                            model, provider, response, timeout, started, out, on_text, cancel,
+                        )
                         .await;
                     drop(permit);
                     return result;
@@ -415,7 +420,15 @@ impl Llm {
             if received > MAX_REPLY_BYTES {
                 return Err(fail(StreamFailure::TooLarge(MAX_REPLY_BYTES), out));
             }
-            let decoded = feed(&mut parser, &bytes, provider, &mut state, started, out, on_text);
+            let decoded = feed(
+                &mut parser,
+                &bytes,
+                provider,
+                &mut state,
+                started,
+                out,
+                on_text,
+            );
             if let Err(e) = decoded {
                 return Err(fail(decode_failure(e), out));
             }
@@ -424,9 +437,10 @@ impl Llm {
             }
         }
         if !state.done
-            && let Err(e) = finish(&mut parser, provider, &mut state, started, out, on_text) {
-                return Err(fail(decode_failure(e), out));
-            }
+            && let Err(e) = finish(&mut parser, provider, &mut state, started, out, on_text)
+        {
+            return Err(fail(decode_failure(e), out));
+        }
         out.usage = state.usage;
         if !state.done {
             return Err(fail(

@@ -119,9 +119,10 @@ impl Llm {
                 return Ok(m.clone());
             }
             if named.is_empty()
-                && let Some(m) = self.detect().await.into_iter().find(|m| m.name == wanted) {
-                    return Ok(m);
-                }
+                && let Some(m) = self.detect().await.into_iter().find(|m| m.name == wanted)
+            {
+                return Ok(m);
+            }
             let known: Vec<&str> = named.iter().map(|m| m.name.as_str()).collect();
             return Err(Error::UnknownModel {
                 name: wanted.to_owned(),
@@ -135,7 +136,12 @@ impl Llm {
         if let Some(first) = named.into_iter().next() {
             return Ok(first);
         }
-        let picked = self.detect().await.into_iter().next().ok_or(Error::NoModel)?;
+        let picked = self
+            .detect()
+            .await
+            .into_iter()
+            .next()
+            .ok_or(Error::NoModel)?;
         tracing::info!(model = %picked.name, source = %picked.source, "no model configured; using a detected one");
         Ok(picked)
     }
@@ -144,9 +150,10 @@ impl Llm {
     pub async fn detect(&self) -> Vec<Model> {
         let mut out = detected_from_env(self.env());
         if self.config().detect_ollama
-            && let Some(m) = self.detect_ollama().await {
-                out.push(m);
-            }
+            && let Some(m) = self.detect_ollama().await
+        {
+            out.push(m);
+        }
         out
     }
 
@@ -183,7 +190,9 @@ impl Llm {
         let provider = provider::for_kind(model.config.provider);
         let url = provider.models_url(model.config.base_url());
         let request = provider.authorize(
-            self.http().get(&url).timeout(model.config.timeout().min(Duration::from_secs(15))),
+            self.http()
+                .get(&url)
+                .timeout(model.config.timeout().min(Duration::from_secs(15))),
             key.as_deref(),
         );
         let response = request.send().await.map_err(|e| Error::GaveUp {
@@ -235,17 +244,22 @@ pub fn doctor_checks(config: &ModelsConfig, env: &Env) -> Vec<Check> {
         });
     }
     if let Some(d) = &config.default
-        && !config.named.contains_key(d) {
-            checks.push(Check::new(
-                "models: default",
-                CheckStatus::Fail,
-                format!("models.default names '{d}', which is not a [models.named.{d}] section"),
-            ));
-        }
+        && !config.named.contains_key(d)
+    {
+        checks.push(Check::new(
+            "models: default",
+            CheckStatus::Fail,
+            format!("models.default names '{d}', which is not a [models.named.{d}] section"),
+        ));
+    }
     for m in named {
         let name = format!("model: {}", m.name);
         let check = if m.config.model.is_empty() {
-            Check::new(name, CheckStatus::Fail, format!("set models.named.{}.model", m.name))
+            Check::new(
+                name,
+                CheckStatus::Fail,
+                format!("set models.named.{}.model", m.name),
+            )
         } else {
             match &m.config.api_key_env {
                 Some(var) if env.get(var).is_none() => Check::new(

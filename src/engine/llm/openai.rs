@@ -91,9 +91,10 @@ impl Provider for OpenAi {
         }
         for choice in chunk.choices {
             if let Some(text) = choice.delta.and_then(|d| d.content)
-                && !text.is_empty() {
-                    on_text(&text);
-                }
+                && !text.is_empty()
+            {
+                on_text(&text);
+            }
         }
         if let Some(u) = chunk.usage {
             state.usage.tokens_in = u.prompt_tokens.or(state.usage.tokens_in);
@@ -118,10 +119,18 @@ mod tests {
         let mut on = |t: &str| text.push(t.to_owned());
         let ev = |d| Event { name: "", data: d };
         let p = OpenAi;
-        p.decode(&ev(r#"{"choices":[{"delta":{"role":"assistant"}}]}"#), &mut state, &mut on)
-            .unwrap();
-        p.decode(&ev(r#"{"choices":[{"delta":{"content":"hi"}}]}"#), &mut state, &mut on)
-            .unwrap();
+        p.decode(
+            &ev(r#"{"choices":[{"delta":{"role":"assistant"}}]}"#),
+            &mut state,
+            &mut on,
+        )
+        .unwrap();
+        p.decode(
+            &ev(r#"{"choices":[{"delta":{"content":"hi"}}]}"#),
+            &mut state,
+            &mut on,
+        )
+        .unwrap();
         p.decode(
             &ev(r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#),
             &mut state,
@@ -135,6 +144,9 @@ mod tests {
         ));
         assert_eq!(text, ["hi"]);
         assert!(state.done);
-        assert_eq!((state.usage.tokens_in, state.usage.tokens_out), (Some(3), Some(1)));
+        assert_eq!(
+            (state.usage.tokens_in, state.usage.tokens_out),
+            (Some(3), Some(1))
+        );
     }
 }

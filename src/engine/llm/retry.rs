@@ -138,6 +138,8 @@ mod tests {
         h.insert("retry-after", "1.5".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
         assert!(is_retryable_status(429) && is_retryable_status(503));
-        assert!(!is_retryable_status(400) && !is_retryable_status(401) && !is_retryable_status(404));
+        assert!(
+            !is_retryable_status(400) && !is_retryable_status(401) && !is_retryable_status(404)
+        );
     }
 }

@@ -138,7 +138,8 @@ mod tests {
 
     #[test]
     fn events_split_anywhere_parse_the_same() {
-        let whole = "event: a\ndata: 1\n\n: comment\ndata: x\ndata: y\r\n\r\ndata: é\n\n".as_bytes();
+        let whole =
+            "event: a\ndata: 1\n\n: comment\ndata: x\ndata: y\r\n\r\ndata: é\n\n".as_bytes();
         let expected = collect(&[whole]);
         assert_eq!(
             expected,

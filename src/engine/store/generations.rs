@@ -203,8 +203,11 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("k.db"), &super::super::StoreConfig::default())
-            .unwrap();
+        let store = Store::open(
+            &dir.path().join("k.db"),
+            &super::super::StoreConfig::default(),
+        )
+        .unwrap();
         (dir, store)
     }
 
@@ -245,7 +248,10 @@ mod tests {
         assert!(s.cached_response("other").unwrap().is_none());
         let stats = s.stats_by_model_and_day(0).unwrap();
         assert_eq!(stats.len(), 1);
-        assert_eq!((stats[0].calls, stats[0].errors, stats[0].tokens_in), (3, 1, 30));
+        assert_eq!(
+            (stats[0].calls, stats[0].errors, stats[0].tokens_in),
+            (3, 1, 30)
+        );
         assert!((stats[0].cost_usd - 1.5).abs() < 1e-9);
     }
 }
