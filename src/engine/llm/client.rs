@@ -396,10 +396,10 @@ impl Llm {
         let mut parser = sse::Parser::new();
         let mut state = StreamState::default();
         let mut received = 0usize;
-        let fail = |reason: StreamFailure, out: &mut Streamed| Error::Stream {
+        let fail = |reason: StreamFailure, out: &Streamed| Error::Stream {
             name: model.name.clone(),
             reason,
-            partial: std::mem::take(&mut out.text),
+            partial: out.text.clone(),
         };
         loop {
             let next = tokio::select! {
