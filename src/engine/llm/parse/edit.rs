@@ -273,7 +273,7 @@ fn replace_lines(
     let last_start = lines.len().checked_sub(old.len());
     // Several matches: the first after the previous hunk, as patch does.
     let found = last_start.and_then(|last| (from.min(last + 1)..=last).find(|&at| matches_at(at)));
-    let Some(&at) = found.first() else {
+    let Some(at) = found else {
         return Err(mismatch(
             path,
             format!("these lines are not in the file:\n{}", old.join("\n")),
