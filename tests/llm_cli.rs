@@ -276,3 +276,61 @@ fn the_api_key_never_reaches_the_database_logs_or_messages() {
     let rows = store(&k).stats_by_model_and_day(0).unwrap();
     assert_eq!(rows.iter().map(|r| r.calls).sum::<i64>(), 3);
 }
+
+/// The test server also runs as its own process (`examples/test_llm_server.rs`), scripted over
+/// HTTP: what pipeline and editor tests in other processes use.
+#[test]
+fn the_standalone_test_server_serves_kiln() {
+    use std::io::{BufRead, BufReader, Write};
+    // `cargo test` builds examples next to the test binaries' parent directory.
+    let exe = std::env::current_exe().unwrap();
+    let server_exe = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|d| d.join("examples/test_llm_server"))
+        .unwrap();
+    assert!(
+        server_exe.exists(),
+        "{} missing: build it with `cargo build --examples`",
+        server_exe.display()
+    );
+    let mut child = std::process::Command::new(&server_exe)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base_url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let addr = base_url
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .to_owned();
+
+    // Script one reply over HTTP.
+    let body = r#"[{"chunks": ["scripted ", "over ", "http"]}]"#;
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        conn,
+        "POST /_script HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut conn, &mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+
+    let k = Kiln::new();
+    k.config(&format!(
+        "[models]\ndetect_ollama = false\n[models.named.m]\nprovider = \"anthropic\"\nbase_url = \"{base_url}\"\nmodel = \"test-model\"\n"
+    ));
+    let run = k.run(&["ask", "hi"]).ok();
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(run.stdout, "scripted over http\n");
+}

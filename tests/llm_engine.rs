@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use kiln::engine::env::Env;
 use kiln::engine::llm::{
     CachePolicy, ChatRequest, Error, Llm, Message, Model, ModelsConfig, ProviderKind, Recorder,
-    StreamFailure,
+    Stage, StreamFailure,
 };
 use kiln::engine::store::{Store, StoreConfig};
 use support::llm_server::{Fault, LlmServer, Reply};
@@ -556,4 +556,23 @@ async fn detection_order_and_no_model_message() {
     for way in ["OPENAI_API_KEY", "Ollama", "[models.named"] {
         assert!(text.contains(way), "{text}");
     }
+}
+
+#[tokio::test]
+async fn each_stage_can_name_its_own_model() {
+    let s = setup_with("[stages]\nreview = \"an\"\ngenerate = \"oa\"\n").await;
+    let review = s.llm.resolve_for_stage(Stage::Review).await.unwrap();
+    assert_eq!(review.name, "an");
+    let generate = s.llm.resolve_for_stage(Stage::Generate).await.unwrap();
+    assert_eq!(generate.name, "oa");
+    // Unnamed stages use the default: here the first named model.
+    let docs = s.llm.resolve_for_stage(Stage::Docs).await.unwrap();
+    assert_eq!(docs.name, "an");
+    let checks = kiln::engine::llm::doctor_checks(s.llm.config(), s.llm.env());
+    assert!(
+        checks
+            .iter()
+            .all(|c| c.status == kiln::engine::doctor::CheckStatus::Ok),
+        "{checks:?}"
+    );
 }

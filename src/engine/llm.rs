@@ -25,8 +25,9 @@ use std::time::Duration;
 
 pub use cache::CachePolicy;
 pub use client::{ChatRequest, Completion, Llm};
-pub use config::{ModelConfig, ModelsConfig, ProviderKind, RetryConfig};
+pub use config::{ModelConfig, ModelsConfig, ProviderKind, RetryConfig, StageModels};
 pub use detect::{Model, ModelSource, doctor_checks};
+pub use prompts::Stage;
 pub use provider::{Message, Params, Role, Usage};
 pub use record::Recorder;
 

@@ -19,6 +19,9 @@ pub struct ModelsConfig {
     pub default: Option<String>,
     /// Named models: `[models.named.fast]`, `[models.named.strong]`, ...
     pub named: BTreeMap<String, ModelConfig>,
+    /// Which named model each pipeline stage uses (`[models.stages] review = "fast"`); stages
+    /// left out use `default`.
+    pub stages: StageModels,
     /// Connection timeout for every provider.
     pub connect_timeout_ms: u64,
     /// Retries on 429, 5xx and connection errors.
@@ -36,11 +39,45 @@ impl Default for ModelsConfig {
         Self {
             default: None,
             named: BTreeMap::new(),
+            stages: StageModels::default(),
             connect_timeout_ms: 10_000,
             retry: RetryConfig::default(),
             cache_always: false,
             ollama_url: "http://localhost:11434".into(),
             detect_ollama: true,
+        }
+    }
+}
+
+/// The model of each pipeline stage, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StageModels {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spec: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generate: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tests: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub improve: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub docs: Option<String>,
+}
+
+impl StageModels {
+    /// The model named for `stage`, if any.
+    pub fn get(&self, stage: super::prompts::Stage) -> Option<&str> {
+        use super::prompts::Stage;
+        match stage {
+            Stage::Spec => self.spec.as_deref(),
+            Stage::Generate => self.generate.as_deref(),
+            Stage::Tests => self.tests.as_deref(),
+            Stage::Review => self.review.as_deref(),
+            Stage::Improve => self.improve.as_deref(),
+            Stage::Docs => self.docs.as_deref(),
         }
     }
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::client::{Llm, error_chain, redact};
 use super::config::{ModelConfig, ModelsConfig, ProviderKind};
+use super::prompts::Stage;
 use super::provider;
 use super::{Error, NO_MODEL_HELP};
 use crate::engine::doctor::{Check, CheckStatus};
@@ -146,6 +147,12 @@ impl Llm {
         Ok(picked)
     }
 
+    /// The model for a pipeline stage: `models.stages.<stage>`, else as [`Llm::resolve`].
+    pub async fn resolve_for_stage(&self, stage: Stage) -> Result<Model, Error> {
+        let named = self.config().stages.get(stage).map(str::to_owned);
+        self.resolve(named.as_deref()).await
+    }
+
     /// Every model detection finds, in preference order.
     pub async fn detect(&self) -> Vec<Model> {
         let mut out = detected_from_env(self.env());
@@ -251,6 +258,20 @@ pub fn doctor_checks(config: &ModelsConfig, env: &Env) -> Vec<Check> {
             CheckStatus::Fail,
             format!("models.default names '{d}', which is not a [models.named.{d}] section"),
         ));
+    }
+    for stage in Stage::ALL {
+        if let Some(wanted) = config.stages.get(stage)
+            && !config.named.contains_key(wanted)
+        {
+            checks.push(Check::new(
+                format!("models: {} stage", stage.as_str()),
+                CheckStatus::Fail,
+                format!(
+                    "models.stages.{} names '{wanted}', which is not a [models.named.{wanted}] section",
+                    stage.as_str()
+                ),
+            ));
+        }
     }
     for m in named {
         let name = format!("model: {}", m.name);
