@@ -1,4 +1,6 @@
 //! `kiln models`: configured and detected models, each checked with one model-list request.
+//! Detected models are listed even when config names others, marked by their source; `*` marks
+//! the one a command without `--model` uses.
 
 use std::process::ExitCode;
 
@@ -33,13 +35,11 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
     let runtime = super::ask::runtime()?;
     let rows = runtime.block_on(async {
         let mut models = detect::configured(&config);
-        if models.is_empty() {
-            models = if args.no_check {
-                detect::detected_from_env(&ctx.env)
-            } else {
-                llm.detect().await
-            };
-        }
+        models.extend(if args.no_check {
+            detect::detected_from_env(&ctx.env)
+        } else {
+            llm.detect().await
+        });
         let default = llm.resolve(None).await.ok().map(|m| m.name);
         let checks = models.iter().map(|m| check(&llm, m, args.no_check));
         let results = futures::future::join_all(checks).await;
