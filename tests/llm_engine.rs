@@ -576,3 +576,48 @@ async fn each_stage_can_name_its_own_model() {
         "{checks:?}"
     );
 }
+
+#[tokio::test]
+async fn the_connect_timeout_applies() {
+    // A listener that never accepts, its accept queue filled until connecting hangs, as with an
+    // unreachable host.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    let full = tokio::task::spawn_blocking(move || {
+        for _ in 0..2_000 {
+            match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                Ok(s) => fillers.push(s),
+                Err(_) => return Some(fillers),
+            }
+        }
+        None
+    })
+    .await
+    .unwrap();
+    let _fillers = full.expect("the accept queue never filled up");
+    let config: ModelsConfig = toml::from_str(&format!(
+        "detect_ollama = false\nconnect_timeout_ms = 300\n[retry]\nmax_retries = 1\ninitial_backoff_ms = 10\n[named.m]\nbase_url = \"http://{addr}/v1\"\nmodel = \"m\"\ntimeout_ms = 20000\n"
+    ))
+    .unwrap();
+    let llm = Llm::new(config, Env::default(), None).unwrap();
+    let model = llm.resolve(None).await.unwrap();
+    let started = Instant::now();
+    let err = llm
+        .chat(
+            &model,
+            request("hi", CachePolicy::Bypass),
+            &mut |_| {},
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    drop(listener);
+    assert!(matches!(err, Error::GaveUp { attempts: 2, .. }), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(err.to_string().contains("connect_timeout_ms"), "{err}");
+}

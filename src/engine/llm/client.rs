@@ -326,7 +326,16 @@ impl Llm {
                     format!("no response from {url} within {}s", timeout.as_secs_f32()),
                     None,
                 ),
-                Ok(Err(e)) => (redact(&error_chain(&e), key), None),
+                Ok(Err(e)) => {
+                    let mut failure = redact(&error_chain(&e), key);
+                    if e.is_connect() && (e.is_timeout() || failure.contains("deadline")) {
+                        failure = format!(
+                            "{failure} (no connection within {} ms: models.connect_timeout_ms)",
+                            self.config.connect_timeout_ms
+                        );
+                    }
+                    (failure, None)
+                }
                 Ok(Ok(response)) if response.status().is_success() => {
                     let result = self
                         .stream(
