@@ -159,6 +159,8 @@ async fn both_providers_stream_and_record_usage_cost_and_timing() {
     assert_eq!(an.body["system"], "be brief");
     assert_eq!(an.body["messages"].as_array().unwrap().len(), 1);
     assert_eq!(an.body["max_tokens"], 4096);
+    // The client's Debug output (e.g. in a log line) leaves the environment out.
+    assert!(!format!("{:?}", s.llm).contains(KEY));
 }
 
 #[tokio::test]

@@ -61,13 +61,22 @@ pub struct Completion {
 }
 
 /// The model client. Cheap to share behind an `Arc`.
-#[derive(Debug)]
 pub struct Llm {
     http: reqwest::Client,
     config: ModelsConfig,
     env: Env,
     recorder: Option<Recorder>,
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl std::fmt::Debug for Llm {
+    /// Leaves out the environment: it holds API keys.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Llm")
+            .field("config", &self.config)
+            .field("recording", &self.recorder.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Everything an attempt loop produced, success or not.
