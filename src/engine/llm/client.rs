@@ -419,17 +419,33 @@ impl Llm {
             reason,
             partial: out.text.clone(),
         };
+        // One timer for the whole stream, pushed forward lazily: re-arming a timer per chunk
+        // costs more than parsing the chunk.
+        let mut last_data = tokio::time::Instant::now();
+        let idle = tokio::time::sleep(timeout);
+        tokio::pin!(idle);
+        let cancelled = cancel.cancelled();
+        tokio::pin!(cancelled);
         loop {
             let next = tokio::select! {
                 biased;
-                () = cancel.cancelled() => {
+                () = &mut cancelled => {
                     // Returning drops the body, which closes the connection at once.
                     return Err(Error::Cancelled { name: model.name.clone(), partial: out.text.clone() });
                 }
-                n = tokio::time::timeout(timeout, body.next()) => n,
+                n = body.next() => Ok(n),
+                () = &mut idle => {
+                    let deadline = last_data + timeout;
+                    if deadline > tokio::time::Instant::now() {
+                        idle.as_mut().reset(deadline);
+                        continue;
+                    }
+                    Err(())
+                }
             };
+            last_data = tokio::time::Instant::now();
             let bytes = match next {
-                Err(_) => return Err(fail(StreamFailure::ReadTimeout(timeout), out)),
+                Err(()) => return Err(fail(StreamFailure::ReadTimeout(timeout), out)),
                 Ok(None) => break,
                 Ok(Some(Err(e))) => return Err(fail(StreamFailure::Cut(error_chain(&e)), out)),
                 Ok(Some(Ok(bytes))) => bytes,
