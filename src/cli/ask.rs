@@ -75,10 +75,10 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
     let llm = Llm::new(
         ctx.config.config.models.clone(),
         ctx.env.clone(),
-        Some(recorder),
+        Some(recorder.clone()),
     )?;
     let runtime = runtime()?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         let model = llm.resolve(args.model.as_deref()).await?;
         announce(ctx, &model);
         let mut messages = Vec::new();
@@ -131,7 +131,10 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
             }
         }
         Ok(ExitCode::SUCCESS)
-    })
+    });
+    // Close the database before exiting, whatever the outcome.
+    recorder.close();
+    result
 }
 
 /// A runtime for one command. Single-threaded: a stream's chunks then pass from the connection

@@ -1,8 +1,12 @@
 //! The recording task: one thread owns a [`Store`] handle and applies inserts and cache lookups
 //! in order, so async callers never block on SQLite.
+//!
+//! [`Recorder::close`] stops the thread and waits for it, so the database connection is closed
+//! (and its write-ahead log checkpointed) before a short-lived process exits.
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
@@ -11,25 +15,16 @@ use crate::engine::store::{self, CachedResponse, NewGeneration, Store, StoreConf
 
 enum Command {
     Insert(Box<NewGeneration>, oneshot::Sender<store::Result<i64>>),
-    Cached(
-        String,
-        oneshot::Sender<store::Result<Option<CachedResponse>>>,
-    ),
+    Cached(String, oneshot::Sender<store::Result<Option<CachedResponse>>>),
+    Close,
 }
 
-/// A cheap, cloneable handle on the recording thread; it exits when the last handle drops.
+/// A cheap, cloneable handle on the recording thread; the thread exits on [`Recorder::close`]
+/// or when the last handle drops.
 #[derive(Debug, Clone)]
 pub struct Recorder {
     tx: mpsc::Sender<Command>,
-}
-
-impl std::fmt::Debug for Command {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Insert(..) => "Insert",
-            Self::Cached(..) => "Cached",
-        })
-    }
+    thread: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl Recorder {
@@ -42,7 +37,7 @@ impl Recorder {
     /// Moves `store` to a new recording thread.
     pub fn from_store(store: Store) -> Result<Self, Error> {
         let (tx, rx) = mpsc::channel::<Command>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("kiln-llm-record".into())
             .spawn(move || {
                 for command in rx {
@@ -53,11 +48,16 @@ impl Recorder {
                         Command::Cached(key, reply) => {
                             let _ = reply.send(store.cached_response(&key));
                         }
+                        Command::Close => break,
                     }
                 }
+                drop(store);
             })
             .map_err(|e| Error::Record(format!("cannot start the recording thread: {e}")))?;
-        Ok(Self { tx })
+        Ok(Self {
+            tx,
+            thread: Arc::new(Mutex::new(Some(thread))),
+        })
     }
 
     /// Records a call; resolves once the row is written.
@@ -76,6 +76,20 @@ impl Recorder {
         rx.await
             .map_err(|_| gone())?
             .map_err(|e| Error::Record(e.to_string()))
+    }
+
+    /// Finishes the queued work, closes the database and waits for the thread (blocking).
+    /// Later calls on any clone fail with "the recording thread has stopped".
+    pub fn close(&self) {
+        let _ = self.tx.send(Command::Close);
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
     }
 
     fn send(&self, command: Command) -> Result<(), Error> {
