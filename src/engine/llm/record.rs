@@ -15,7 +15,10 @@ use crate::engine::store::{self, CachedResponse, NewGeneration, Store, StoreConf
 
 enum Command {
     Insert(Box<NewGeneration>, oneshot::Sender<store::Result<i64>>),
-    Cached(String, oneshot::Sender<store::Result<Option<CachedResponse>>>),
+    Cached(
+        String,
+        oneshot::Sender<store::Result<Option<CachedResponse>>>,
+    ),
     Close,
 }
 
