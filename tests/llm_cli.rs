@@ -53,6 +53,12 @@ fn ask_streams_records_and_uses_the_cache() {
     assert!(g.messages_json.contains("what is the answer?"));
     // 100 * $3/M + 20 * $15/M
     assert!((g.cost_usd.unwrap() - 0.0006).abs() < 1e-12);
+    // The ask is a run of kind `ask`.
+    let run = store(&k).run(1).unwrap();
+    assert_eq!(
+        (run.kind.as_str(), run.status.as_str()),
+        ("ask", "succeeded")
+    );
 
     // Temperature 0 (the default): the second identical ask is served from the cache.
     let run = k
@@ -135,6 +141,7 @@ fn ctrl_c_cancels_a_streaming_ask_and_records_it() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cancelled"));
     let g = store(&k).generation(1).unwrap();
     assert_eq!(g.status, "cancelled");
+    assert_eq!(store(&k).run(1).unwrap().status.as_str(), "cancelled");
     assert!(g.response.unwrap().starts_with("w0 w1 "));
 }
 

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use kiln::engine::llm::{
     CachePolicy, ChatRequest, Completion, Llm, Message, Model, ModelSource, Recorder,
 };
+use kiln::engine::store::{NewRun, RunKind, Status};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -70,15 +71,23 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         args.prompt.clone()
     };
-    let store = ctx.open_store()?;
-    let recorder = Recorder::from_store(store)?;
+    // Each ask is a run of kind `ask`, so dashboards list it and its generation links to it.
+    let runs = ctx.open_store()?;
+    let project_id = runs.project_containing(&ctx.cwd)?.map(|p| p.id);
+    let request_id = runs.add_request(project_id, &prompt, "cli")?;
+    let run = runs.start_run(&NewRun {
+        project_id,
+        request_id: Some(request_id),
+        kind: RunKind::Ask,
+    })?;
+    let recorder = Recorder::from_store(ctx.open_store()?)?;
     let llm = Llm::new(
         ctx.config.config.models.clone(),
         ctx.env.clone(),
         Some(recorder.clone()),
     )?;
     let runtime = runtime()?;
-    let result = runtime.block_on(async {
+    let result: anyhow::Result<ExitCode> = runtime.block_on(async {
         let model = llm.resolve(args.model.as_deref()).await?;
         announce(ctx, &model);
         let mut messages = Vec::new();
@@ -97,6 +106,7 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
             } else {
                 CachePolicy::Auto
             },
+            run_id: Some(run.id),
             ..ChatRequest::default()
         };
         let cancel = CancellationToken::new();
@@ -134,7 +144,22 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
     });
     // Close the database before exiting, whatever the outcome.
     recorder.close();
+    let (status, error) = match &result {
+        Ok(_) => (Status::Succeeded, None),
+        Err(e) if is_cancelled(e) => (Status::Cancelled, Some(format!("{e:#}"))),
+        Err(e) => (Status::Failed, Some(format!("{e:#}"))),
+    };
+    runs.finish_run(run.id, status, error.as_deref())?;
     result
+}
+
+fn is_cancelled(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<kiln::engine::llm::Error>(),
+            Some(kiln::engine::llm::Error::Cancelled { .. })
+        )
+    })
 }
 
 /// A runtime for one command. Single-threaded: a stream's chunks then pass from the connection
