@@ -422,12 +422,18 @@ async fn cancellation_drops_the_stream_at_once_and_is_recorded() {
 }
 
 #[tokio::test]
-async fn concurrency_is_limited_per_model() {
+async fn concurrency_is_limited_per_provider_endpoint() {
     let s = setup_with("").await;
     let mut config = s.llm.config().clone();
     config.named.get_mut("oa").unwrap().max_concurrent = 2;
+    // A second model on the same OpenAI-compatible server shares the limit.
+    let mut twin = config.named["oa"].clone();
+    twin.model = "test-model-large".into();
+    twin.max_concurrent = 3;
+    config.named.insert("oa-large".into(), twin);
     let llm = Arc::new(Llm::new(config, s.llm.env().clone(), None).unwrap());
-    let model = llm.resolve(Some("oa")).await.unwrap();
+    let small = llm.resolve(Some("oa")).await.unwrap();
+    let large = llm.resolve(Some("oa-large")).await.unwrap();
     let slow = Reply {
         chunks: vec!["a".into(), "b".into(), "c".into()],
         chunk_delay_ms: 100,
@@ -435,9 +441,13 @@ async fn concurrency_is_limited_per_model() {
     };
     s.server.push(vec![slow; 6]);
     let mut tasks = Vec::new();
-    for _ in 0..6 {
+    for i in 0..6 {
         let llm = llm.clone();
-        let model = model.clone();
+        let model = if i % 2 == 0 {
+            small.clone()
+        } else {
+            large.clone()
+        };
         tasks.push(tokio::spawn(async move {
             llm.chat(
                 &model,

@@ -1,7 +1,7 @@
 //! [`Llm`]: the one entry point for model calls.
 //!
 //! A call resolves the key, consults the cache, then makes attempts: each attempt holds a permit
-//! of the model's concurrency limit, waits at most `timeout_ms` for headers and for each chunk,
+//! of its provider's concurrency limit, waits at most `timeout_ms` for headers and for each chunk,
 //! and either streams (text goes to the caller's callback as it arrives), fails for good (4xx
 //! other than 408/409/429, with a hint), or fails in a way worth retrying (429, 5xx, connection
 //! errors), in which case the permit is released during the backoff. Once text has streamed the
@@ -280,16 +280,29 @@ impl Llm {
         }
     }
 
+    /// The concurrency limit of the model's provider endpoint (provider and base URL): named
+    /// models on one server share it, at the smallest `max_concurrent` among them.
     fn limit(&self, model: &Model) -> Arc<Semaphore> {
+        let endpoint =
+            |c: &super::config::ModelConfig| format!("{}|{}", c.provider.as_str(), c.base_url());
+        let key = endpoint(&model.config);
+        let permits = self
+            .config
+            .named
+            .values()
+            .filter(|c| endpoint(c) == key)
+            .map(|c| c.max_concurrent)
+            .chain([model.config.max_concurrent])
+            .min()
+            .unwrap_or(1)
+            .max(1);
         let mut limits = self
             .limits
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         limits
-            .entry(model.name.clone())
-            .or_insert_with(|| {
-                Arc::new(Semaphore::new(model.config.max_concurrent.max(1) as usize))
-            })
+            .entry(key)
+            .or_insert_with(|| Arc::new(Semaphore::new(permits as usize)))
             .clone()
     }
 

@@ -141,7 +141,8 @@ pub struct ModelConfig {
     pub price_out_per_mtok: f64,
     /// The longest wait for response headers or for the next chunk of a stream.
     pub timeout_ms: u64,
-    /// Requests to this model in flight at once (per process).
+    /// Requests in flight at once to this model's provider endpoint (per process); models on
+    /// the same endpoint share the smallest of their limits.
     pub max_concurrent: u32,
 }
 
