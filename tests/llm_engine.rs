@@ -633,3 +633,24 @@ async fn the_connect_timeout_applies() {
     );
     assert!(err.to_string().contains("connect_timeout_ms"), "{err}");
 }
+
+#[tokio::test]
+async fn a_server_that_ignores_stream_true_is_read_whole() {
+    let s = setup().await;
+    for name in ["oa", "an"] {
+        s.server.push([Reply {
+            non_streaming: true,
+            ..Reply::text("all at once").usage(7, 3)
+        }]);
+        let (result, seen) = s.ask(name, "hi").await;
+        let done = result.unwrap();
+        assert_eq!(
+            (done.text.as_str(), seen.as_str()),
+            ("all at once", "all at once")
+        );
+        assert_eq!(
+            (done.usage.tokens_in, done.usage.tokens_out),
+            (Some(7), Some(3))
+        );
+    }
+}

@@ -46,6 +46,9 @@ pub struct Reply {
     pub chunk_delay_ms: u64,
     /// Go wrong after the deltas.
     pub fault: Option<Fault>,
+    /// Answer with one JSON document even when the request asked for a stream, as some
+    /// OpenAI-compatible servers and proxies do.
+    pub non_streaming: bool,
 }
 
 /// Ways a streamed reply goes wrong after its deltas.
@@ -481,13 +484,21 @@ async fn respond(
         let _ = stream.shutdown().await;
         return Ok(());
     }
-    if !streaming {
+    if !streaming || reply.non_streaming {
         let text: String = reply.deltas().collect();
-        let body = json!({
-            "id": "chatcmpl-test", "object": "chat.completion", "model": "test-model",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": reply.tokens_in.unwrap_or(1), "completion_tokens": reply.tokens_out.unwrap_or(1)}
-        });
+        let (tokens_in, tokens_out) = (reply.tokens_in.unwrap_or(1), reply.tokens_out.unwrap_or(1));
+        let body = match wire {
+            Wire::OpenAi => json!({
+                "id": "chatcmpl-test", "object": "chat.completion", "model": "test-model",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out}
+            }),
+            Wire::Anthropic => json!({
+                "id": "msg_test", "type": "message", "role": "assistant", "model": "test-model",
+                "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out}
+            }),
+        };
         return simple(stream, 200, "application/json", &body.to_string()).await;
     }
 

@@ -84,6 +84,35 @@ impl Provider for Anthropic {
         }
     }
 
+    fn decode_whole(
+        &self,
+        body: &serde_json::Value,
+        state: &mut StreamState,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<(), DecodeError> {
+        if body.get("type").and_then(serde_json::Value::as_str) == Some("error") {
+            return Err(DecodeError::Provider(error_message(&body.to_string())));
+        }
+        let blocks = body
+            .get("content")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| DecodeError::BadChunk("a JSON reply without content".into()))?;
+        let text: String = blocks
+            .iter()
+            .filter_map(|b| b.get("text")?.as_str())
+            .collect();
+        if !text.is_empty() {
+            on_text(&text);
+        }
+        let count = |k: &str| {
+            body.pointer(&format!("/usage/{k}"))
+                .and_then(serde_json::Value::as_u64)
+        };
+        state.usage.tokens_in = count("input_tokens");
+        state.usage.tokens_out = count("output_tokens");
+        Ok(())
+    }
+
     fn decode(
         &self,
         event: &Event<'_>,

@@ -423,6 +423,13 @@ impl Llm {
         on_text: &mut (dyn FnMut(&str) + Send),
         cancel: &CancellationToken,
     ) -> Result<(), Error> {
+        // A server that ignores `stream: true` answers with one JSON document; read it whole.
+        let whole_json = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        let mut whole = Vec::new();
         let mut body = response.bytes_stream();
         let mut parser = sse::Parser::new();
         let mut state = StreamState::default();
@@ -467,6 +474,10 @@ impl Llm {
             if received > MAX_REPLY_BYTES {
                 return Err(fail(StreamFailure::TooLarge(MAX_REPLY_BYTES), out));
             }
+            if whole_json {
+                whole.extend_from_slice(&bytes);
+                continue;
+            }
             let decoded = feed(
                 &mut parser,
                 &bytes,
@@ -482,6 +493,22 @@ impl Llm {
             if state.done {
                 break;
             }
+        }
+        if whole_json {
+            let decoded = serde_json::from_slice(&whole)
+                .map_err(|e| DecodeError::BadChunk(format!("{e} in a JSON reply")))
+                .and_then(|value| {
+                    provider.decode_whole(&value, &mut state, &mut |text| {
+                        out.ttft = Some(started.elapsed());
+                        out.chunks += 1;
+                        out.text.push_str(text);
+                        on_text(text);
+                    })
+                });
+            if let Err(e) = decoded {
+                return Err(fail(decode_failure(e), out));
+            }
+            state.done = true;
         }
         if !state.done
             && let Err(e) = finish(&mut parser, provider, &mut state, started, out, on_text)

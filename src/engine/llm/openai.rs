@@ -68,6 +68,35 @@ impl Provider for OpenAi {
         }
     }
 
+    fn decode_whole(
+        &self,
+        body: &serde_json::Value,
+        state: &mut StreamState,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<(), DecodeError> {
+        if let Some(err) = body.get("error") {
+            return Err(DecodeError::Provider(super::provider::error_message(
+                &json!({ "error": err }).to_string(),
+            )));
+        }
+        let text = body
+            .pointer("/choices/0/message/content")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| {
+                DecodeError::BadChunk("a JSON reply without choices[0].message.content".into())
+            })?;
+        if !text.is_empty() {
+            on_text(text);
+        }
+        let count = |k: &str| {
+            body.pointer(&format!("/usage/{k}"))
+                .and_then(serde_json::Value::as_u64)
+        };
+        state.usage.tokens_in = count("prompt_tokens");
+        state.usage.tokens_out = count("completion_tokens");
+        Ok(())
+    }
+
     fn decode(
         &self,
         event: &Event<'_>,

@@ -109,6 +109,14 @@ pub trait Provider: Send + Sync {
         on_text: &mut dyn FnMut(&str),
     ) -> Result<(), DecodeError>;
 
+    /// Handles a whole non-streamed reply, from a server that ignored `stream: true`.
+    fn decode_whole(
+        &self,
+        body: &serde_json::Value,
+        state: &mut StreamState,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<(), DecodeError>;
+
     /// Model ids from a model-list response body.
     fn model_ids(&self, body: &serde_json::Value) -> Vec<String> {
         body.get("data")
