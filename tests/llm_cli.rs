@@ -80,6 +80,9 @@ fn ask_streams_records_and_uses_the_cache() {
     assert_eq!(stats["total"]["calls"], 3);
     assert_eq!(stats["total"]["cache_hits"], 1);
     assert_eq!(stats["total"]["tokens_in"], 201);
+    assert_eq!(stats["by_model"][0]["model"], "openai/test-model");
+    assert_eq!(stats["by_model"][0]["calls"], 3);
+    assert_eq!(stats["days"][0]["calls"], 3);
     let human = k.run(&["stats"]).ok();
     assert!(
         human.stdout.contains("openai/test-model"),

@@ -25,9 +25,17 @@ struct Totals {
 }
 
 #[derive(Serialize)]
+struct ModelTotals {
+    /// `provider/model`.
+    model: String,
+    #[serde(flatten)]
+    totals: Totals,
+}
+
+#[derive(Serialize)]
 struct Report {
     days: Vec<UsageRow>,
-    by_model: Vec<(String, Totals)>,
+    by_model: Vec<ModelTotals>,
     total: Totals,
 }
 
@@ -66,7 +74,10 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
     by_model.sort_by(|a, b| a.0.cmp(&b.0));
     let report = Report {
         days: rows,
-        by_model,
+        by_model: by_model
+            .into_iter()
+            .map(|(model, totals)| ModelTotals { model, totals })
+            .collect(),
         total,
     };
     match ctx.format {
@@ -103,8 +114,8 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
                     line(r.day.clone(), format!("{}/{}", r.provider, r.model), &t)
                 })
                 .collect();
-            for (model, t) in &report.by_model {
-                table.push(line("all".into(), model.clone(), t));
+            for m in &report.by_model {
+                table.push(line("all".into(), m.model.clone(), &m.totals));
             }
             table.push(line("all".into(), "total".into(), &report.total));
             output::print_table(&header, &table);
