@@ -125,19 +125,29 @@ fn ctrl_c_cancels_a_streaming_ask_and_records_it() {
         chunk_delay_ms: 20,
         ..Reply::default()
     }]);
-    let child = k
+    let mut child = k
         .command(&["ask", "long"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    // Interrupt once the reply is streaming (so the handler is surely installed).
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("w1 ") {
+        let mut buf = [0u8; 64];
+        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+        assert!(n > 0, "kiln ended before streaming");
+        seen.extend_from_slice(&buf[..n]);
+    }
     let started = Instant::now();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
     )
     .unwrap();
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut stdout, &mut rest).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(started.elapsed() < Duration::from_secs(3));
     assert_eq!(out.status.code(), Some(2));

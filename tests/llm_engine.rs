@@ -393,7 +393,9 @@ async fn cancellation_drops_the_stream_at_once_and_is_recorded() {
         .unwrap_err();
     assert!(matches!(err, Error::Cancelled { .. }), "{err}");
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert_eq!(err.partial(), Some("w0 w1 w2 "));
+    // Deltas that arrived in the same read as the third may be delivered too.
+    assert!(err.partial().unwrap().starts_with("w0 w1 w2 "), "{err:?}");
+    assert!(count < 10, "the stream stopped at once ({count} deltas)");
     // The server sees the connection go away: nothing is left in flight shortly after.
     let row = s.store().generation(1).unwrap();
     assert_eq!(row.status, "cancelled");
