@@ -77,7 +77,11 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
                         r.model.clone(),
                         r.base_url.clone(),
                         r.source.to_string(),
-                        format!("{}: {}", r.status, r.detail),
+                        if r.detail.is_empty() {
+                            r.status.to_owned()
+                        } else {
+                            format!("{}: {}", r.status, r.detail)
+                        },
                     ]
                 })
                 .collect();
