@@ -317,6 +317,16 @@ async fn invalid_json_chunks_and_error_events_fail_the_stream() {
         );
         assert_eq!(err.partial(), Some("so far"));
 
+        // A provider error echoing the key has it scrubbed.
+        s.server
+            .push([Reply::text("so far").fault(Fault::ErrorEvent(format!("bad key {KEY}")))]);
+        let (result, _) = s.ask(name, "hi").await;
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains("bad key [redacted]") && !err.contains(KEY),
+            "{err}"
+        );
+
         s.server
             .push([Reply::text("so far").fault(Fault::ErrorEvent("Overloaded".into()))]);
         let (result, _) = s.ask(name, "hi").await;

@@ -219,7 +219,8 @@ impl Llm {
                 on_text,
                 cancel,
             )
-            .await;
+            .await
+            .map_err(|e| redact_stream_error(e, key.as_deref()));
         let latency = started.elapsed();
         let cost_usd = cost::cost_usd(&model.config, &streamed.usage);
         row.tokens_in = streamed.usage.tokens_in.map(|t| t as i64);
@@ -631,6 +632,30 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     text
+}
+
+/// Scrubs a key from the provider-sent text inside a stream failure (an error event or a bad
+/// chunk quoted back); the other variants are redacted where they are built.
+fn redact_stream_error(e: Error, key: Option<&str>) -> Error {
+    let Error::Stream {
+        name,
+        reason,
+        partial,
+    } = e
+    else {
+        return e;
+    };
+    let reason = match reason {
+        StreamFailure::Cut(m) => StreamFailure::Cut(redact(&m, key)),
+        StreamFailure::BadChunk(m) => StreamFailure::BadChunk(redact(&m, key)),
+        StreamFailure::Provider(m) => StreamFailure::Provider(redact(&m, key)),
+        other => other,
+    };
+    Error::Stream {
+        name,
+        reason,
+        partial,
+    }
 }
 
 /// Scrubs a key from text that came from outside (a provider's error body may echo it).
