@@ -666,3 +666,26 @@ async fn a_server_that_ignores_stream_true_is_read_whole() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_database_failure_does_not_lose_the_reply() {
+    let server = LlmServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Recorder::open(&dir.path().join("k.db"), &StoreConfig::default()).unwrap();
+    let env = Env::from_pairs([("TEST_OPENAI_KEY", KEY), ("TEST_ANTHROPIC_KEY", KEY)]);
+    let llm = Llm::new(config(&server, ""), env, Some(recorder.clone())).unwrap();
+    recorder.close(); // every later write fails
+    let model = llm.resolve(Some("oa")).await.unwrap();
+    server.push([Reply::text("still here")]);
+    let done = llm
+        .chat(
+            &model,
+            request("hi", CachePolicy::Auto),
+            &mut |_| {},
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.text, "still here");
+    assert_eq!(done.generation_id, None);
+}

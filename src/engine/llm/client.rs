@@ -178,7 +178,16 @@ impl Llm {
             ..NewGeneration::default()
         };
 
-        if use_cache && let Some(hit) = self.cached(&cache_key).await? {
+        // A cache that cannot be read is a miss, not a failed call.
+        let hit = if use_cache {
+            self.cached(&cache_key).await.unwrap_or_else(|e| {
+                tracing::warn!(model = %model.name, "response cache unavailable: {e}");
+                None
+            })
+        } else {
+            None
+        };
+        if let Some(hit) = hit {
             on_text(&hit.response);
             let latency = started.elapsed();
             row.response = Some(hit.response.clone());
@@ -241,7 +250,15 @@ impl Llm {
                 row.error = Some(e.to_string());
             }
         }
-        let generation_id = self.record(row).await?;
+        // A reply that was paid for is not thrown away because the database failed: the failure
+        // is logged and the completion returned without a generation id.
+        let generation_id = match self.record(row).await {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::error!(model = %model.name, "{e}");
+                None
+            }
+        };
         tracing::debug!(
             model = %model.name,
             ?generation_id,
