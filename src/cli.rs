@@ -5,13 +5,16 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod ask;
 mod completions;
 mod config;
 mod context;
 mod db;
 mod doctor;
+mod models;
 mod output;
 mod project;
+mod stats;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +71,12 @@ pub(crate) enum Command {
     Doctor,
     /// Print a shell completion script
     Completions(completions::Args),
+    /// List configured and detected models and check each is reachable
+    Models(models::Args),
+    /// Ask a model and stream the reply
+    Ask(ask::Args),
+    /// Tokens and cost by model and by day
+    Stats(stats::Args),
 }
 
 /// Runs the parsed command line and turns errors into a message and exit code 2.
@@ -92,6 +101,9 @@ pub(crate) fn main(cli: Cli) -> ExitCode {
         Command::Db(cmd) => db::run(&ctx, &cmd),
         Command::Doctor => doctor::run(&ctx),
         Command::Completions(_) => unreachable!("handled above"),
+        Command::Models(args) => models::run(&ctx, &args),
+        Command::Ask(args) => ask::run(&ctx, &args),
+        Command::Stats(args) => stats::run(&ctx, &args),
     };
     result.unwrap_or_else(|e| report(&e))
 }

@@ -1,13 +1,112 @@
-//! Placeholder: filled in by its own issue.
+//! The model layer: every model call in kiln goes through [`Llm::chat`].
+//!
+//! Two wire formats ([`openai`] for every OpenAI-compatible server, [`anthropic`]) stream over
+//! reqwest; calls retry on 429, 5xx and connection errors with backoff, are limited per model,
+//! cancel at once, and are recorded in the `generations` table with tokens, latency, time to
+//! first token and cost. API keys are read from the [`Env`](super::env::Env) snapshot under the
+//! variable name config gives, sent in headers marked sensitive, and scrubbed from every error
+//! message, so they never reach the database or the logs.
 
-use serde::{Deserialize, Serialize};
+pub mod anthropic;
+pub mod cache;
+pub mod client;
+pub mod config;
+pub mod cost;
+pub mod detect;
+pub mod openai;
+pub mod parse;
+pub mod prompts;
+pub mod provider;
+pub mod record;
+pub mod retry;
+pub mod sse;
 
-/// Errors of this module.
+use std::time::Duration;
+
+pub use cache::CachePolicy;
+pub use client::{ChatRequest, Completion, Llm};
+pub use config::{ModelConfig, ModelsConfig, ProviderKind, RetryConfig, StageModels};
+pub use detect::{Model, ModelSource, doctor_checks};
+pub use prompts::Stage;
+pub use provider::{Message, Params, Role, Usage};
+pub use record::Recorder;
+
+/// The three ways to get a model, shown whenever none is configured.
+pub const NO_MODEL_HELP: &str = "set OPENAI_API_KEY or ANTHROPIC_API_KEY in the environment, \
+start Ollama on localhost:11434 with a model pulled (`ollama pull llama3.2`), \
+or add a [models.named.<name>] section to config.toml (see docs/models.md)";
+
+/// Errors of the model layer. None of them ever contains an API key.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {}
+pub enum Error {
+    #[error("no model configured: {NO_MODEL_HELP}")]
+    NoModel,
+    #[error("unknown model '{name}'; configured models: {known}")]
+    UnknownModel { name: String, known: String },
+    #[error("model '{name}' has no model id; set models.named.{name}.model")]
+    MissingModelId { name: String },
+    #[error(
+        "model '{name}' reads its API key from the environment variable '{var}', which is not set; export {var} or change models.named.{name}.api_key_env"
+    )]
+    MissingKey { name: String, var: String },
+    #[error("model '{name}': the provider answered {status}: {message}; {hint}")]
+    Rejected {
+        name: String,
+        status: u16,
+        message: String,
+        hint: String,
+    },
+    #[error("model '{name}': gave up after {attempts} attempts: {last}")]
+    GaveUp {
+        name: String,
+        attempts: u32,
+        last: String,
+    },
+    #[error(
+        "model '{name}': the provider asked to retry after {}s, longer than models.retry.max_retry_after_ms allows; try again later", wait.as_secs()
+    )]
+    RetryAfterTooLong { name: String, wait: Duration },
+    #[error("model '{name}': {reason} ({} bytes of reply kept)", partial.len())]
+    Stream {
+        name: String,
+        reason: StreamFailure,
+        partial: String,
+    },
+    #[error("model '{name}': cancelled ({} bytes of reply kept)", partial.len())]
+    Cancelled { name: String, partial: String },
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+    #[error("cannot record the model call: {0}")]
+    Record(String),
+    #[error(transparent)]
+    Prompt(#[from] prompts::Error),
+    #[error(transparent)]
+    Parse(#[from] parse::Error),
+}
 
-/// The `[models]` section of the config.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ModelsConfig {}
+/// How a stream that had started went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamFailure {
+    #[error("the stream was cut before it finished: {0}")]
+    Cut(String),
+    #[error("the provider sent an invalid chunk: {0}")]
+    BadChunk(String),
+    #[error("the provider reported an error mid-stream: {0}")]
+    Provider(String),
+    #[error("no data for {}s (models.named.<name>.timeout_ms)", .0.as_secs_f32())]
+    ReadTimeout(Duration),
+    #[error("the reply is larger than {0} bytes")]
+    TooLarge(usize),
+}
+
+impl Error {
+    /// The text received before the call failed, if any was.
+    pub fn partial(&self) -> Option<&str> {
+        match self {
+            Self::Stream { partial, .. } | Self::Cancelled { partial, .. } => Some(partial),
+            _ => None,
+        }
+    }
+}
