@@ -12,6 +12,7 @@ mod db;
 mod doctor;
 mod output;
 mod project;
+mod sandbox;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,6 +67,9 @@ pub(crate) enum Command {
     Db(db::Command),
     /// Check the database, config files, sandbox and models
     Doctor,
+    /// Run untrusted code in the sandbox, or self-test it
+    #[command(subcommand)]
+    Sandbox(sandbox::Command),
     /// Print a shell completion script
     Completions(completions::Args),
 }
@@ -91,6 +95,7 @@ pub(crate) fn main(cli: Cli) -> ExitCode {
         Command::Config(cmd) => config::run(&ctx, &cmd),
         Command::Db(cmd) => db::run(&ctx, &cmd),
         Command::Doctor => doctor::run(&ctx),
+        Command::Sandbox(cmd) => sandbox::run(&ctx, cmd),
         Command::Completions(_) => unreachable!("handled above"),
     };
     result.unwrap_or_else(|e| report(&e))

@@ -7,6 +7,7 @@
 
 mod migrate;
 mod open;
+mod processes;
 mod projects;
 mod retention;
 
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use migrate::SCHEMA_VERSION;
 pub use open::{Health, OpenMode};
+pub use processes::{NewProcess, ProcessEnd, ProcessRecord, ProcessStatus};
 pub use projects::{NewProject, Project};
 pub use retention::{PruneReport, Sizes};
 
