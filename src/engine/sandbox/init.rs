@@ -128,7 +128,9 @@ fn outer(report_fd: &OwnedFd) -> SetupResult<i32> {
 
     // Never hand host root to the program: become an unprivileged host user before creating the
     // user namespace, so even its namespace root maps to nobody on the host.
+    let mut staged = Vec::new();
     if nix::unistd::geteuid().is_root() {
+        staged = stage_host_paths(&spec)?;
         let gid = Gid::from_raw(NOBODY);
         let uid = Uid::from_raw(NOBODY);
         nix::unistd::setgroups(&[]).map_err(fail("setgroups"))?;
@@ -170,7 +172,7 @@ fn outer(report_fd: &OwnedFd) -> SetupResult<i32> {
             if poll(&mut fds, PollTimeout::ZERO).unwrap_or(0) > 0 {
                 std::process::exit(125);
             }
-            let report = match pid1(&spec, lifeline.as_fd(), started) {
+            let report = match pid1(&spec, &staged, lifeline.as_fd(), started) {
                 Ok(report) => report,
                 Err(msg) => Report {
                     error: Some(msg),
@@ -196,10 +198,15 @@ fn outer(report_fd: &OwnedFd) -> SetupResult<i32> {
 }
 
 /// Pid 1 of the new pid namespace: builds the root, starts the program, supervises it.
-fn pid1(spec: &InitSpec, lifeline: BorrowedFd<'_>, started: Instant) -> Result<Report, String> {
+fn pid1(
+    spec: &InitSpec,
+    staged: &[(PathBuf, PathBuf)],
+    lifeline: BorrowedFd<'_>,
+    started: Instant,
+) -> Result<Report, String> {
     nix::unistd::sethostname("kiln-sandbox").map_err(|e| format!("sethostname: {e}"))?;
     loopback_up().map_err(|e| format!("cannot bring up loopback: {e}"))?;
-    build_root(spec)?;
+    build_root(spec, staged)?;
     let setup_us = started.elapsed().as_micros() as u64;
     // SAFETY: pid 1 is single-threaded (forked from the single-threaded init).
     let payload = match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
@@ -463,7 +470,63 @@ fn tmpfs(dst: &Path, mode: u32, size: u64, flags: MsFlags) -> Result<(), String>
     )
 }
 
-fn build_root(spec: &InitSpec) -> Result<(), String> {
+/// As root, before dropping to uid 65534: binds every host path the run needs under the run
+/// directory (in a private mount namespace), so the unprivileged init can reach paths that only
+/// root may traverse, such as a toolchain under `/root`. Returns (host path, staged path) pairs.
+fn stage_host_paths(spec: &InitSpec) -> SetupResult<Vec<(PathBuf, PathBuf)>> {
+    let mut paths: Vec<&PathBuf> = spec.ro.iter().chain(&spec.rw).collect();
+    if spec.workdir_kind == WorkdirKind::HostBind {
+        paths.push(&spec.workdir);
+    }
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    unshare(CloneFlags::CLONE_NEWNS).map_err(fail("unshare mount namespace"))?;
+    let none: Option<&Path> = None;
+    mnt(
+        none,
+        Path::new("/"),
+        None,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None,
+    )
+    .map_err(|e| (e, false))?;
+    let stage = spec.root_dir.with_file_name("stage");
+    fs::DirBuilder::new()
+        .mode(0o755)
+        .create(&stage)
+        .map_err(fail("create the staging directory"))?;
+    let mut staged = Vec::new();
+    for (i, p) in paths.into_iter().enumerate() {
+        let dst = stage.join(i.to_string());
+        if fs::metadata(p).is_ok_and(|m| m.is_dir()) {
+            fs::DirBuilder::new()
+                .mode(0o755)
+                .create(&dst)
+                .map_err(fail("create a staging directory"))?;
+        } else {
+            File::create(&dst).map_err(fail("create a staging file"))?;
+        }
+        mnt(
+            Some(p),
+            &dst,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        )
+        .map_err(|e| (e, false))?;
+        staged.push((p.clone(), dst));
+    }
+    Ok(staged)
+}
+
+fn build_root(spec: &InitSpec, staged: &[(PathBuf, PathBuf)]) -> Result<(), String> {
+    let source = |p: &Path| -> PathBuf {
+        staged
+            .iter()
+            .find(|(host, _)| host == p)
+            .map_or_else(|| p.to_path_buf(), |(_, s)| s.clone())
+    };
     let none: Option<&Path> = None;
     mnt(
         none,
@@ -600,7 +663,7 @@ fn build_root(spec: &InitSpec) -> Result<(), String> {
     for (p, access) in binds {
         let dst = inside(root, p);
         match access {
-            Some(access) => bind(p, &dst, access)?,
+            Some(access) => bind(&source(p), &dst, access)?,
             None => tmpfs(&dst, 0o755, spec.disk_bytes, safe)?,
         }
     }
