@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use kiln::engine::store::{SCHEMA_VERSION, Store};
+use kiln::engine::store::{ChangeFeed, FeedEvent, SCHEMA_VERSION, Store};
 
 use super::{Context, Format, output};
 
@@ -18,6 +18,12 @@ pub(crate) enum Command {
     },
     /// Rebuild the file to give free space back to the file system
     Vacuum,
+    /// Print changes to the database as they are committed (one line each) until interrupted
+    Watch {
+        /// Stop after this long, e.g. 30s [default: never]
+        #[arg(long, value_parser = humantime::parse_duration)]
+        timeout: Option<std::time::Duration>,
+    },
 }
 
 #[derive(serde::Serialize)]
@@ -114,6 +120,57 @@ pub(crate) fn run(ctx: &Context, cmd: &Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Watch { timeout } => watch(ctx, *timeout),
+    }
+}
+
+fn watch(ctx: &Context, timeout: Option<std::time::Duration>) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+
+    drop(ctx.open_store()?); // creates and migrates a new database, so there is a feed to read
+    let mut feed = ChangeFeed::open(&ctx.paths.db, &ctx.config.config.store)?;
+    eprintln!(
+        "watching {} ({})",
+        ctx.paths.db.display(),
+        if feed.is_event_driven() {
+            "inotify"
+        } else {
+            "checking every second"
+        }
+    );
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut out = std::io::stdout().lock();
+    loop {
+        let left = deadline.map_or(Duration::from_secs(3600), |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        if left.is_zero() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let changes = match feed.wait(left)? {
+            FeedEvent::Resync => {
+                writeln!(
+                    out,
+                    "{}",
+                    if ctx.format == Format::Json {
+                        r#"{"kind":"resync"}"#
+                    } else {
+                        "resync"
+                    }
+                )?;
+                out.flush()?;
+                continue;
+            }
+            FeedEvent::Changes(changes) => changes,
+        };
+        for c in &changes {
+            match ctx.format {
+                Format::Json => writeln!(out, "{}", serde_json::to_string(c)?)?,
+                Format::Human => writeln!(out, "{} {} {} {}", c.id, c.table, c.op, c.row_id)?,
+            }
+        }
+        out.flush()?;
     }
 }
 

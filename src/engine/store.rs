@@ -5,11 +5,16 @@
 //! beside it first. No SQL lives outside this module; callers use the typed API of the
 //! submodules (`projects`, `runs`, `logs`, ...).
 
+mod artifacts;
+mod changes;
+mod feedback;
+mod logs;
 mod migrate;
 mod open;
 mod processes;
 mod projects;
 mod retention;
+mod runs;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,11 +22,16 @@ use std::time::Duration;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
+pub use artifacts::{Artifact, NewArtifact};
+pub use changes::{Change, ChangeFeed, ChangeOp, FeedEvent};
+pub use feedback::{Feedback, FeedbackTarget, Verdict};
+pub use logs::{Appended, LogLevel, LogLine, LogStream, LogWriter, StoredLogLine};
 pub use migrate::SCHEMA_VERSION;
 pub use open::{Health, OpenMode};
 pub use processes::{NewProcess, ProcessEnd, ProcessRecord, ProcessStatus};
 pub use projects::{NewProject, Project};
 pub use retention::{PruneReport, Sizes};
+pub use runs::{NewRun, Run, RunKind, Stage, StageKind, Status};
 
 /// The `[store]` section of the config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,7 +70,7 @@ pub enum Error {
     NotSqlite { path: PathBuf },
     #[error("'{}' is a SQLite database but not kiln's (application id {app_id:#x}); it was left untouched", path.display())]
     NotKiln { path: PathBuf, app_id: i32 },
-    #[error("database '{}' is corrupt ({detail}); it was left untouched. Restore a backup (kiln.db.bak-*) beside it or move it away to start afresh", path.display())]
+    #[error("database '{}' is corrupt ({detail}); it was left untouched. Restore a backup beside it (kiln.db.bak-*, if any) or move it away to start afresh", path.display())]
     Corrupt { path: PathBuf, detail: String },
     #[error("database '{}' has schema version {found}, newer than this kiln understands ({supported}); upgrade kiln", path.display())]
     TooNew {
