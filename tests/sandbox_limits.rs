@@ -285,7 +285,11 @@ fn runs_are_recorded() {
         return;
     }
     let home = Home::new();
-    let r = run_in(&home, &["--timeout", "1s"], &["/bin/sleep", "5"]);
+    let r = run_in(
+        &home,
+        &["--timeout", "1s"],
+        &["/bin/sh", "-c", "echo hello; echo oops >&2; exec sleep 5"],
+    );
     let id = r.summary["process_id"].as_i64().unwrap();
     let store = kiln::engine::store::Store::open_read_only(
         &home.db(),
@@ -293,11 +297,27 @@ fn runs_are_recorded() {
     )
     .unwrap();
     let p = store.get_process(id).unwrap().unwrap();
-    assert_eq!(p.argv, ["/bin/sleep", "5"]);
+    assert_eq!(p.argv[0], "/bin/sh");
     assert_eq!(p.status, kiln::engine::store::ProcessStatus::Limit);
     assert_eq!(p.limit_hit.as_deref(), Some("timeout"));
     assert!(p.wall_ms.unwrap() >= 1000);
     assert_eq!(p.limits["timeout_ms"], 1000);
+    let lines = store.log_tail(p.run_id.unwrap(), 10).unwrap();
+    let texts: Vec<(String, String)> = lines
+        .iter()
+        .map(|l| (format!("{:?}", l.stream), l.text.clone()))
+        .collect();
+    assert!(
+        texts.contains(&("Stdout".into(), "hello".into())),
+        "{texts:?}"
+    );
+    assert!(
+        texts.contains(&("Stderr".into(), "oops".into())),
+        "{texts:?}"
+    );
+    let run = store.run(p.run_id.unwrap()).unwrap();
+    assert_eq!(run.kind, kiln::engine::store::RunKind::Sandbox);
+    assert_eq!(run.status, kiln::engine::store::Status::Failed);
 }
 
 #[test]

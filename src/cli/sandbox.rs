@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use kiln::engine::sandbox::{
-    ByteSize, HumanDuration, Isolation, Limit, MemoryEnforcement, Outcome, RunSpec, Sandbox,
-    Stream, Termination,
+    ByteSize, HumanDuration, Isolation, Limit, MemoryEnforcement, Outcome, Recording, RunSpec,
+    Sandbox, Stream, Termination,
 };
-use kiln::engine::store::{NewProcess, ProcessEnd, ProcessStatus, Store};
 
 use super::{Context, Format, output};
 
@@ -140,19 +139,6 @@ fn spec_from_args(ctx: &Context, args: RunArgs) -> anyhow::Result<RunSpec> {
     Ok(spec)
 }
 
-fn limits_json(spec: &RunSpec) -> serde_json::Value {
-    serde_json::json!({
-        "timeout_ms": spec.timeout.as_millis() as u64,
-        "cpu_ms": spec.cpu.as_millis() as u64,
-        "memory": spec.memory,
-        "pids": spec.pids,
-        "output_bytes": spec.output_bytes,
-        "output_lines": spec.output_lines,
-        "open_files": spec.open_files,
-        "disk": spec.disk,
-    })
-}
-
 async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
     let spec = spec_from_args(ctx, args)?;
     if spec.isolation == Isolation::UnsafeNone {
@@ -161,25 +147,16 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let store = ctx.open_store()?;
-    let process_id = store
-        .insert_process(&NewProcess {
-            run_id: None,
-            stage_id: None,
-            argv: &spec.argv,
-            workdir: spec.workdir.as_deref(),
-            limits: limits_json(&spec),
-            isolation: serde_json::json!({ "mode": spec.isolation }),
-        })
-        .context("cannot record the process")?;
+    let mut recording =
+        Recording::start(&store, &spec, None).context("cannot record the sandbox run")?;
+    let process_id = recording.process_id();
     let limits = (spec.timeout, spec.cpu);
     let mut handle = match sandbox(ctx)?.start(&spec) {
         Ok(h) => h,
         Err(e) => {
-            let _ = store.finish_process(
-                process_id,
-                ProcessStatus::FailedToStart,
-                &ProcessEnd::default(),
-            );
+            recording
+                .finish(Err(&e))
+                .context("cannot record the failed start")?;
             eprintln!("kiln sandbox: {e}");
             return Ok(ExitCode::from(125));
         }
@@ -200,7 +177,13 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
     let mut err = std::io::stderr().lock();
+    let mut record_error = None;
     while let Some(line) = handle.next_line().await {
+        if record_error.is_none()
+            && let Err(e) = recording.line(&line)
+        {
+            record_error = Some(e);
+        }
         let _ = match line.stream {
             Stream::Stdout => writeln!(out, "{}", line.text),
             Stream::Stderr => {
@@ -220,16 +203,19 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
     let outcome = match handle.wait().await {
         Ok(o) => o,
         Err(e) => {
-            let _ = store.finish_process(
-                process_id,
-                ProcessStatus::FailedToStart,
-                &ProcessEnd::default(),
-            );
+            recording
+                .finish(Err(&e))
+                .context("cannot record the failed start")?;
             eprintln!("kiln sandbox: {e}");
             return Ok(ExitCode::from(125));
         }
     };
-    record(&store, process_id, &outcome)?;
+    if let Some(e) = record_error {
+        eprintln!("kiln sandbox: warning: output lines not recorded: {e}");
+    }
+    recording
+        .finish(Ok(&outcome))
+        .context("cannot record the outcome")?;
     let supervisor_rss = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
         .map_or(0, |u| u.max_rss());
     match ctx.format {
@@ -243,41 +229,6 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
         Format::Human => eprintln!("{}", summary(&outcome, limits)),
     }
     Ok(ExitCode::from(outcome.exit_code()))
-}
-
-fn record(store: &Store, id: i64, o: &Outcome) -> anyhow::Result<()> {
-    let status = if o.limit.is_some_and(Limit::kills) {
-        ProcessStatus::Limit
-    } else if o.cancelled {
-        ProcessStatus::Cancelled
-    } else {
-        match o.termination {
-            Termination::Exited(_) => ProcessStatus::Exited,
-            Termination::Signaled(_) => ProcessStatus::Signaled,
-        }
-    };
-    let (exit_code, signal) = match o.termination {
-        Termination::Exited(c) => (Some(c), None),
-        Termination::Signaled(s) => (None, Some(s)),
-    };
-    store
-        .finish_process(
-            id,
-            status,
-            &ProcessEnd {
-                exit_code,
-                signal,
-                limit_hit: o.limit.map(|l| l.as_str().to_owned()),
-                wall_ms: o.wall_ms,
-                user_ms: o.user_ms,
-                sys_ms: o.sys_ms,
-                max_rss_kb: o.max_rss_kb,
-                stdout_bytes: o.stdout_bytes,
-                stderr_bytes: o.stderr_bytes,
-                bytes_dropped: o.bytes_dropped,
-            },
-        )
-        .context("cannot record the outcome")
 }
 
 fn secs(ms: u64) -> String {

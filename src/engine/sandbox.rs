@@ -23,6 +23,7 @@ mod cgroup;
 mod host;
 mod init;
 mod limits;
+mod record;
 mod run;
 mod seccomp;
 pub mod spec;
@@ -35,6 +36,7 @@ use serde::{Deserialize, Serialize};
 pub use host::{HostSupport, doctor_checks};
 pub use init::{INIT_ARG, init_main};
 pub use limits::{ByteSize, HumanDuration};
+pub use record::Recording;
 pub use run::{
     Isolation, Limit, MemoryEnforcement, Outcome, OutputLine, RunHandle, RunSpec, Sandbox, Stream,
     Termination,
