@@ -82,12 +82,30 @@ pub(super) fn available() -> (bool, bool, bool) {
     )
 }
 
+/// Removes run cgroups a killed kiln left behind. `rmdir` fails on a cgroup that still has
+/// processes, and the age check spares one a concurrent run has just created but not joined.
+fn sweep_stale(parent: &Path) {
+    let Ok(dir) = fs::read_dir(parent) else {
+        return;
+    };
+    for e in dir.flatten() {
+        let stale = e.file_name().to_string_lossy().starts_with("kiln-run-")
+            && e.metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 60));
+        if stale {
+            let _ = fs::remove_dir(e.path());
+        }
+    }
+}
+
 impl Cgroup {
     /// Creates `name` with the given limits in every hierarchy that allows it. Never fails:
     /// a hierarchy that refuses is skipped (the caller then uses rlimits).
     pub(super) fn create(name: &str, memory: u64, pids: u64) -> Self {
         let mut cg = Self::default();
         if let Some(parent) = v2_parent() {
+            sweep_stale(&parent);
             let dir = parent.join(name);
             if fs::create_dir(&dir).is_ok() {
                 cg.created.push(dir.clone());
@@ -101,6 +119,7 @@ impl Cgroup {
             }
         }
         if let Some(parent) = v1_parent("memory") {
+            sweep_stale(&parent);
             let dir = parent.join(name);
             if fs::create_dir(&dir).is_ok() {
                 cg.created.push(dir.clone());
@@ -111,6 +130,7 @@ impl Cgroup {
             }
         }
         if let Some(parent) = v1_parent("pids") {
+            sweep_stale(&parent);
             let dir = parent.join(name);
             if fs::create_dir(&dir).is_ok() {
                 cg.created.push(dir.clone());

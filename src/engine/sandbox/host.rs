@@ -136,3 +136,21 @@ pub fn doctor_checks() -> Vec<Check> {
     ));
     checks
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn doctor_lists_every_layer() {
+        let names: Vec<String> = super::doctor_checks().into_iter().map(|c| c.name).collect();
+        for layer in [
+            "namespaces",
+            "uid",
+            "seccomp",
+            "landlock",
+            "memory limit",
+            "process limit",
+        ] {
+            assert!(names.contains(&format!("sandbox: {layer}")), "{names:?}");
+        }
+    }
+}
