@@ -178,10 +178,21 @@ fn nothing_survives_the_run() {
     let marker = format!("kiln-test-daemon-{}", std::process::id());
     // A daemon (new session, double fork, stdio closed) and a zombie-making child.
     let code = format!(
-        "import os, sys, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        fd = os.open('/dev/null', os.O_RDWR)\n        for f in (0, 1, 2): os.dup2(fd, f)\n        os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(60)', '{marker}'])\n    os._exit(0)\ntime.sleep(0.3)\nprint('spawned')"
+        "import os, sys, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        fd = os.open('/dev/null', os.O_RDWR)\n        for f in (0, 1, 2): os.dup2(fd, f)\n        os.execv(sys.executable, [sys.executable, '-c', 'import time; open(\"alive\", \"w\").write(\"y\"); time.sleep(60)', '{marker}'])\n    os._exit(0)\ntime.sleep(0.5)\nprint('spawned')"
     );
-    let r = py(&[], &code);
+    let work = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        work.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let w = work.path().display().to_string();
+    let r = py(&["--workdir", &w], &code);
     assert_eq!(r.stdout.trim(), "spawned", "{r:?}");
+    assert!(
+        work.path().join("alive").exists(),
+        "the daemon never ran: {r:?}"
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         host_processes_with(&marker),
