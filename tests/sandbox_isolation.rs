@@ -502,3 +502,16 @@ fn unprivileged_user_gets_the_same_isolation() {
         .unwrap();
     assert!(forked < 8, "forked {forked} with --pids 8");
 }
+
+#[test]
+fn program_cannot_reach_its_supervisor() {
+    if !isolation_available("supervisor") {
+        return;
+    }
+    // Pid 1 is kiln's supervisor: it keeps capabilities in the namespace, so the program (which
+    // has none) may not read its memory, environment or root, nor signal it.
+    let code = "import os, signal\nfor p in ['/proc/1/mem', '/proc/1/environ', '/proc/1/root/etc/passwd']:\n    try: open(p, 'rb').read(1); print('read', p)\n    except OSError: pass\ntry: os.kill(1, signal.SIGKILL)\nexcept OSError: pass\nprint('done')";
+    let r = py(&[], code);
+    assert_eq!(r.stdout, "done\n", "{r:?}");
+    assert_eq!(r.code, 0, "pid 1 must survive and report: {r:?}");
+}
