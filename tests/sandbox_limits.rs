@@ -340,3 +340,87 @@ fn unsafe_no_isolation_warns_and_applies_rlimits() {
     let r = run(&["--unsafe-no-isolation"], &["/usr/bin/env"]);
     assert!(!r.stdout.contains(FAKE_KEY));
 }
+
+#[test]
+fn refuses_without_user_namespaces_unless_unsafe() {
+    // bwrap --disable-userns gives kiln a world where user namespaces cannot be created.
+    let bwrap = ["/usr/bin/bwrap", "/bin/bwrap"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(bwrap) = bwrap else {
+        require(
+            false,
+            "no-namespace refusal",
+            "bwrap is not installed (tests/setup/sandbox.sh installs bubblewrap)",
+        );
+        return;
+    };
+    let home = Home::new();
+    let h = home.path().display().to_string();
+    let outer = |extra: &[&str]| {
+        let base = home.kiln();
+        let mut args: Vec<String> = [
+            "--unshare-user",
+            "--disable-userns",
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--tmpfs",
+            "/tmp",
+            "--bind",
+            &h,
+            &h,
+            "--",
+            KILN,
+            "--format",
+            "json",
+            "sandbox",
+            "run",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let out = std::process::Command::new(bwrap)
+            .args(&args)
+            .env_clear()
+            .envs(
+                base.get_envs()
+                    .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+            )
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        Run::from_output(out)
+    };
+    let probe = outer(&["--unsafe-no-isolation", "--", "/bin/true"]);
+    if !require(
+        probe.code == 0,
+        "no-namespace refusal",
+        &format!("bwrap cannot run here: {}", probe.stderr.trim()),
+    ) {
+        return;
+    }
+    let r = outer(&["--", "/bin/echo", "must not run"]);
+    assert_eq!(r.code, 125, "{r:?}");
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr.contains("cannot isolate generated code"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("docs/sandbox.md") && r.stderr.contains("--unsafe-no-isolation"),
+        "{}",
+        r.stderr
+    );
+    let r = outer(&["--unsafe-no-isolation", "--", "/bin/echo", "ran"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout, "ran\n");
+    assert!(r.stderr.contains("WARNING"), "{}", r.stderr);
+    assert_eq!(r.summary["memory_enforcement"], "rlimit");
+}

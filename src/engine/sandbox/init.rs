@@ -131,14 +131,15 @@ fn outer(report_fd: &OwnedFd) -> SetupResult<i32> {
     let mut staged = Vec::new();
     if nix::unistd::geteuid().is_root() {
         staged = stage_host_paths(&spec)?;
-        let gid = Gid::from_raw(NOBODY);
-        let uid = Uid::from_raw(NOBODY);
-        nix::unistd::setgroups(&[]).map_err(fail("setgroups"))?;
-        nix::unistd::setresgid(gid, gid, gid).map_err(fail("setresgid"))?;
-        nix::unistd::setresuid(uid, uid, uid).map_err(fail("setresuid"))?;
-        // A uid change makes the process non-dumpable, which would make /proc/self/uid_map
-        // belong to root and unwritable.
-        nix::sys::prctl::set_dumpable(true).map_err(fail("set dumpable"))?;
+        match drop_root() {
+            Ok(()) => {}
+            // Root of a container's user namespace is not host root: when that namespace cannot
+            // switch to 65534, going on as its root still maps to an unprivileged host uid.
+            Err(e) if !in_initial_user_namespace() => {
+                tracing::debug!("staying namespace root: {e}");
+            }
+            Err(e) => return Err(fail("drop root to uid 65534")(e)),
+        }
     }
     let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
     unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| {
@@ -195,6 +196,23 @@ fn outer(report_fd: &OwnedFd) -> SetupResult<i32> {
             }
         }
     }
+}
+
+fn drop_root() -> Result<(), Errno> {
+    let gid = Gid::from_raw(NOBODY);
+    let uid = Uid::from_raw(NOBODY);
+    nix::unistd::setgroups(&[])?;
+    nix::unistd::setresgid(gid, gid, gid)?;
+    nix::unistd::setresuid(uid, uid, uid)?;
+    // A uid change makes the process non-dumpable, which would make /proc/self/uid_map belong
+    // to root and unwritable.
+    nix::sys::prctl::set_dumpable(true)
+}
+
+/// Whether this process is in the host's user namespace (identity map of every uid).
+fn in_initial_user_namespace() -> bool {
+    fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
 }
 
 /// Pid 1 of the new pid namespace: builds the root, starts the program, supervises it.

@@ -579,7 +579,7 @@ impl Sandbox {
 fn no_isolation_error(reason: String) -> Error {
     Error::NoIsolation {
         reason,
-        how: "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 on Debian, user.max_user_namespaces > 0, and kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu); see docs/sandbox.md".into(),
+        how: "Enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 on Debian, user.max_user_namespaces > 0, and kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu); see docs/sandbox.md".into(),
     }
 }
 
