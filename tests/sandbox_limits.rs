@@ -339,6 +339,19 @@ fn unsafe_no_isolation_warns_and_applies_rlimits() {
     assert_eq!(r.summary["isolation"], "unsafe_none");
     let r = run(&["--unsafe-no-isolation"], &["/usr/bin/env"]);
     assert!(!r.stdout.contains(FAKE_KEY));
+    // Even without a pid namespace, a daemon is found (kiln's init is a subreaper) and killed.
+    let marker = format!("kiln-test-unsafe-daemon-{}", std::process::id());
+    let code = format!(
+        "import os, sys, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(60)', '{marker}'])\n    os._exit(0)\ntime.sleep(0.3)\nprint('spawned', flush=True)"
+    );
+    let r = py(&["--unsafe-no-isolation"], &code);
+    assert_eq!(r.stdout, "spawned\n", "{r:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        host_processes_with(&marker),
+        Vec::<i32>::new(),
+        "daemon survived"
+    );
 }
 
 #[test]
