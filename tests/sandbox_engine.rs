@@ -29,7 +29,7 @@ async fn lines_are_tagged_and_in_order() {
     if !isolation_available("engine output") {
         return;
     }
-    let code = "import sys, time\nfor i in range(6):\n    s = sys.stdout if i % 2 == 0 else sys.stderr\n    s.write(f'line {i}\\n'); s.flush(); time.sleep(0.05)\nsys.stdout.write('no newline at end')";
+    let code = "import sys, time\nfor i in range(6):\n    s = sys.stdout if i % 2 == 0 else sys.stderr\n    s.write(f'line {i}\\n'); s.flush(); time.sleep(0.1)\nsys.stdout.write('no newline at end')";
     let mut handle = sandbox().start(&spec(&[PY, "-c", code])).unwrap();
     let mut lines = Vec::new();
     while let Some(line) = handle.next_line().await {
