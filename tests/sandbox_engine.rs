@@ -21,7 +21,7 @@ fn spec(argv: &[&str]) -> RunSpec {
 }
 
 fn sandbox() -> Sandbox {
-    Sandbox::new(KILN, std::env::temp_dir())
+    Sandbox::new(kiln_bin(), std::env::temp_dir())
 }
 
 #[tokio::test]

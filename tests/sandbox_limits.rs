@@ -370,6 +370,8 @@ fn refuses_without_user_namespaces_unless_unsafe() {
     };
     let home = Home::new();
     let h = home.path().display().to_string();
+    let bin = kiln_bin().display().to_string();
+    let bin_dir = kiln_bin().parent().unwrap().display().to_string();
     let outer = |extra: &[&str]| {
         let base = home.kiln();
         let mut args: Vec<String> = [
@@ -387,8 +389,11 @@ fn refuses_without_user_namespaces_unless_unsafe() {
             "--bind",
             &h,
             &h,
+            "--ro-bind",
+            &bin_dir,
+            &bin_dir,
             "--",
-            KILN,
+            &bin,
             "--format",
             "json",
             "sandbox",

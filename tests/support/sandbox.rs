@@ -15,7 +15,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-pub const KILN: &str = env!("CARGO_BIN_EXE_kiln");
+const BUILT_KILN: &str = env!("CARGO_BIN_EXE_kiln");
+
+/// The kiln binary under test: the one cargo built, or `KILN_TEST_BIN` when
+/// `tests/e2e/sandbox-unprivileged.sh` runs these tests as uid 65534 from a public copy.
+pub fn kiln_bin() -> PathBuf {
+    std::env::var_os("KILN_TEST_BIN").map_or_else(|| PathBuf::from(BUILT_KILN), PathBuf::from)
+}
 pub const PY: &str = "/usr/bin/python3";
 pub const FAKE_KEY: &str = "sk-kiln-test-secret-0123456789";
 
@@ -42,7 +48,7 @@ impl Home {
 
     /// A `kiln` command with only this home's environment (plus a planted secret).
     pub fn kiln(&self) -> Command {
-        let mut cmd = Command::new(KILN);
+        let mut cmd = Command::new(kiln_bin());
         let home = self.path();
         cmd.env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
@@ -148,7 +154,7 @@ pub fn public_kiln() -> (tempfile::TempDir, PathBuf) {
         .unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let bin = dir.path().join("kiln");
-    std::fs::copy(KILN, &bin).unwrap();
+    std::fs::copy(kiln_bin(), &bin).unwrap();
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     (dir, bin)
 }
