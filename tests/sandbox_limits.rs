@@ -53,7 +53,14 @@ fn cpu_time_limit() {
     assert_eq!(r.code, 202, "{r:?}");
     assert_eq!(r.limit(), Some("cpu"));
     let cpu_ms = r.summary["user_ms"].as_u64().unwrap() + r.summary["sys_ms"].as_u64().unwrap();
-    assert!(cpu_ms >= 900, "{}", r.summary);
+    // rusage splits CPU time by sampling, so it may read a little under the 1 s RLIMIT_CPU.
+    assert!(cpu_ms >= 500, "{}", r.summary);
+    assert_eq!(
+        r.summary["termination"]["value"],
+        libc::SIGXCPU,
+        "{}",
+        r.summary
+    );
 }
 
 #[test]

@@ -178,19 +178,21 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
     let mut err = std::io::stderr().lock();
     let mut record_error = None;
-    while let Some(line) = handle.next_line().await {
-        if record_error.is_none()
-            && let Err(e) = recording.line(&line)
-        {
-            record_error = Some(e);
-        }
-        let _ = match line.stream {
-            Stream::Stdout => writeln!(out, "{}", line.text),
-            Stream::Stderr => {
-                let _ = out.flush();
-                writeln!(err, "{}", line.text)
+    while let Some(batch) = handle.next_batch().await {
+        for line in batch {
+            let _ = match line.stream {
+                Stream::Stdout => writeln!(out, "{}", line.text),
+                Stream::Stderr => {
+                    let _ = out.flush();
+                    writeln!(err, "{}", line.text)
+                }
+            };
+            if record_error.is_none()
+                && let Err(e) = recording.line(line)
+            {
+                record_error = Some(e);
             }
-        };
+        }
         if handle.is_idle() {
             let _ = out.flush();
         }

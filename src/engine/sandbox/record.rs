@@ -74,7 +74,7 @@ impl<'a> Recording<'a> {
     }
 
     /// Appends one output line (batched).
-    pub fn line(&mut self, line: &OutputLine) -> Result<(), crate::engine::Error> {
+    pub fn line(&mut self, line: OutputLine) -> Result<(), crate::engine::Error> {
         let (stream, level) = match line.stream {
             Stream::Stdout => (LogStream::Stdout, LogLevel::Info),
             Stream::Stderr => (LogStream::Stderr, LogLevel::Warn),
@@ -84,7 +84,7 @@ impl<'a> Recording<'a> {
             ts: line.ts_us,
             stream,
             level,
-            text: line.text.clone(),
+            text: line.text,
         })?;
         Ok(())
     }

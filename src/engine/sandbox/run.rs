@@ -247,7 +247,9 @@ pub struct Sandbox {
 /// A started run: its output lines, cancellation and outcome.
 #[derive(Debug)]
 pub struct RunHandle {
-    lines: mpsc::Receiver<OutputLine>,
+    /// Lines travel in batches (one per pipe read) to keep per-line overhead low.
+    lines: mpsc::Receiver<Vec<OutputLine>>,
+    buffered: std::collections::VecDeque<OutputLine>,
     cancel: CancellationToken,
     done: JoinHandle<Result<Outcome, Error>>,
     workdir: PathBuf,
@@ -256,12 +258,28 @@ pub struct RunHandle {
 impl RunHandle {
     /// The next output line, in the order kiln read them; `None` once all output is read.
     pub async fn next_line(&mut self) -> Option<OutputLine> {
-        self.lines.recv().await
+        while self.buffered.is_empty() {
+            self.buffered.extend(self.lines.recv().await?);
+        }
+        self.buffered.pop_front()
+    }
+
+    /// The next lines read together (never empty), in order; `None` once all output is read.
+    pub async fn next_batch(&mut self) -> Option<Vec<OutputLine>> {
+        if !self.buffered.is_empty() {
+            return Some(self.buffered.drain(..).collect());
+        }
+        loop {
+            let batch = self.lines.recv().await?;
+            if !batch.is_empty() {
+                return Some(batch);
+            }
+        }
     }
 
     /// Whether no line is waiting right now (a good moment to flush a writer).
     pub fn is_idle(&self) -> bool {
-        self.lines.is_empty()
+        self.buffered.is_empty() && self.lines.is_empty()
     }
 
     /// Asks the sandbox to stop the run; the outcome then says `cancelled`.
@@ -448,7 +466,8 @@ impl Sandbox {
             max_lines: spec.output_lines,
             capped: Notify::new(),
         });
-        let (tx, rx) = mpsc::channel(4096);
+        // 16 batches of at most one 64 KiB read each, per stream: bounded memory.
+        let (tx, rx) = mpsc::channel(16);
         let readers = [
             tokio::spawn(read_stream(
                 stdout,
@@ -569,6 +588,7 @@ impl Sandbox {
         });
         Ok(RunHandle {
             lines: rx,
+            buffered: std::collections::VecDeque::new(),
             cancel,
             done,
             workdir,
@@ -598,7 +618,7 @@ async fn read_stream(
     mut pipe: impl AsyncRead + Unpin,
     stream: Stream,
     shared: Arc<Shared>,
-    tx: mpsc::Sender<OutputLine>,
+    tx: mpsc::Sender<Vec<OutputLine>>,
 ) {
     let mut buf = vec![0u8; 64 << 10];
     let mut pending: Vec<u8> = Vec::new();
@@ -609,14 +629,13 @@ async fn read_stream(
             Ok(n) => n,
         };
         ingest(&shared, stream, &buf[..n], &mut pending, &mut batch);
-        for line in batch.drain(..) {
-            if tx.send(line).await.is_err() {
-                break;
-            }
+        if !batch.is_empty() {
+            // A gone receiver only means nobody reads lines; keep draining the pipe.
+            let _ = tx.send(std::mem::take(&mut batch)).await;
         }
     }
     if let Some(line) = last_line(&shared, stream, &pending) {
-        let _ = tx.send(line).await;
+        let _ = tx.send(vec![line]).await;
     }
 }
 
