@@ -377,6 +377,15 @@ try: open("/dev/tty"); print("tty=yes")
 except OSError: print("tty=no")
 print("stdin_is_null=" + str(os.readlink("/proc/self/fd/0") == "/dev/null"))
 "#;
+    // Default signal dispositions (kiln's Rust runtime ignores SIGPIPE; that must not leak).
+    let r = run(
+        &[],
+        &["/bin/grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"],
+    );
+    assert_eq!(
+        r.stdout, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n",
+        "{r:?}"
+    );
     // Open a file in kiln's process that must not leak: the database is open during the run.
     let r = py(&[], code);
     assert_eq!(r.code, 0, "{r:?}");

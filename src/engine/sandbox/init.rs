@@ -755,6 +755,33 @@ fn prepare_and_exec(spec: &InitSpec, mode: Mode) -> (Errno, String) {
         };
     }
     tri!(nix::unistd::setsid(), "setsid");
+    // Ignored signals stay ignored across execve, and the Rust runtime of this binary ignores
+    // SIGPIPE: give the program default dispositions and an empty signal mask.
+    // The raw call also reaches the real-time signals glibc reserves (32, 33).
+    let default_action = [0u64; 4]; // SIG_DFL, no flags, no restorer, empty mask
+    for sig in 1..=64 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: rt_sigaction reads a zeroed kernel sigaction (SIG_DFL) that outlives the
+            // call and writes nothing (null old action); sigset size is 8 bytes.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    default_action.as_ptr(),
+                    std::ptr::null::<u64>(),
+                    8usize,
+                );
+            }
+        }
+    }
+    tri!(
+        nix::sys::signal::sigprocmask(
+            nix::sys::signal::SigmaskHow::SIG_SETMASK,
+            Some(&nix::sys::signal::SigSet::empty()),
+            None
+        ),
+        "sigprocmask"
+    );
     let cpu = spec.cpu_secs.max(1);
     let mut limits = vec![
         (Resource::RLIMIT_CORE, 0, 0),
