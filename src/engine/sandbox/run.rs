@@ -369,10 +369,16 @@ impl Sandbox {
             .collect::<Result<Vec<_>, _>>()?;
         let given_workdir = spec.workdir.as_ref().map(absolute).transpose()?;
 
+        sweep_stale_run_dirs(&self.runtime_dir);
         let rundir = tempfile::Builder::new()
             .prefix("kiln-run-")
             .tempdir_in(&self.runtime_dir)
             .map_err(io_err("create the run directory"))?;
+        // Held for the whole run: a run directory whose lock is free belongs to a dead kiln.
+        let lock = std::fs::File::create(rundir.path().join(LOCK_FILE))
+            .map_err(io_err("create the run lock"))?;
+        let lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| io_err("lock the run directory")(e.into()))?;
         let make_dir = |p: &Path| -> Result<(), Error> {
             std::fs::create_dir_all(p).map_err(io_err("create the run directory"))?;
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755))
@@ -487,6 +493,7 @@ impl Sandbox {
         let workdir_out = workdir.clone();
         let done = tokio::spawn(async move {
             let _rundir = rundir; // removed when the run is over
+            let _lock = lock;
             let mut cgroup = cgroup;
             let setup = async {
                 lifeline.write_all(&line).await?;
@@ -593,6 +600,42 @@ impl Sandbox {
             done,
             workdir,
         })
+    }
+}
+
+/// Name of the lock file in each run directory.
+const LOCK_FILE: &str = ".lock";
+
+/// Removes run directories left by a kiln that was killed (their lock is free). A live run's
+/// directory is never touched: its owner holds the lock, and removing the mount point of its
+/// root would tear down the sandbox.
+fn sweep_stale_run_dirs(runtime_dir: &Path) {
+    let Ok(dir) = std::fs::read_dir(runtime_dir) else {
+        return;
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    for e in dir.flatten() {
+        use std::os::unix::fs::MetadataExt;
+        let path = e.path();
+        // Young directories may belong to a run still taking its lock.
+        let ours = e.metadata().is_ok_and(|m| {
+            m.is_dir()
+                && m.uid() == me
+                && m.modified()
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 10))
+        });
+        if !ours || !e.file_name().to_string_lossy().starts_with("kiln-run-") {
+            continue;
+        }
+        let Ok(lock) = std::fs::File::open(path.join(LOCK_FILE)) else {
+            continue; // being created right now, or not ours to judge
+        };
+        if let Ok(held) = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        {
+            tracing::debug!(dir = %path.display(), "removing a stale run directory");
+            let _ = std::fs::remove_dir_all(&path);
+            drop(held);
+        }
     }
 }
 
