@@ -123,7 +123,9 @@ fn hundred_megabytes_of_output_in_bounded_memory() {
     }
     let code =
         "import sys\nl = 'x' * 99 + '\\n'\nw = sys.stdout.write\nfor _ in range(10**6): w(l)";
-    let mut child = Home::new()
+    // Bound to a name: the home must outlive the child, not just the spawn statement.
+    let home = Home::new();
+    let mut child = home
         .kiln()
         .args([
             "--format",

@@ -265,7 +265,9 @@ fn sigkill_to_kiln_still_cleans_up() {
         return;
     }
     let marker = format!("kiln-test-kill9-{}", std::process::id());
-    let mut child = Home::new()
+    // Bound to a name: the home must outlive the child, not just the spawn statement.
+    let home = Home::new();
+    let mut child = home
         .kiln()
         .args(["sandbox", "run", "--timeout", "30s", "--", "/bin/sh", "-c"])
         .arg(format!("sleep 60; : {marker}"))
