@@ -215,6 +215,28 @@ fn nothing_survives_the_run() {
         Vec::<i32>::new(),
         "child survived the timeout"
     );
+    // The run directory and the run's cgroups are gone too.
+    let workdir = std::path::Path::new(r.summary["workdir"].as_str().unwrap());
+    let rundir = workdir.parent().unwrap().to_owned();
+    assert!(!rundir.exists(), "{} left behind", rundir.display());
+    let name = rundir.file_name().unwrap().to_string_lossy().into_owned();
+    for hierarchy in ["pids", "memory"] {
+        let leftover = std::process::Command::new("find")
+            .args([
+                &format!("/sys/fs/cgroup/{hierarchy}"),
+                "-maxdepth",
+                "3",
+                "-name",
+                &name,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            leftover.stdout.is_empty(),
+            "cgroup left: {}",
+            String::from_utf8_lossy(&leftover.stdout)
+        );
+    }
 }
 
 #[test]
