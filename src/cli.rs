@@ -15,6 +15,7 @@ mod models;
 mod output;
 mod project;
 mod stats;
+mod sandbox;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +70,9 @@ pub(crate) enum Command {
     Db(db::Command),
     /// Check the database, config files, sandbox and models
     Doctor,
+    /// Run untrusted code in the sandbox, or self-test it
+    #[command(subcommand)]
+    Sandbox(sandbox::Command),
     /// Print a shell completion script
     Completions(completions::Args),
     /// List configured and detected models and check each is reachable
@@ -100,6 +104,7 @@ pub(crate) fn main(cli: Cli) -> ExitCode {
         Command::Config(cmd) => config::run(&ctx, &cmd),
         Command::Db(cmd) => db::run(&ctx, &cmd),
         Command::Doctor => doctor::run(&ctx),
+        Command::Sandbox(cmd) => sandbox::run(&ctx, cmd),
         Command::Completions(_) => unreachable!("handled above"),
         Command::Models(args) => models::run(&ctx, &args),
         Command::Ask(args) => ask::run(&ctx, &args),

@@ -1,0 +1,177 @@
+//! Helpers for the sandbox tests: run the built `kiln` binary with a private HOME/XDG and a
+//! planted fake API key, and parse the JSON summary it prints last on stderr.
+//!
+//! Skips: when the host cannot isolate (no user namespaces), a test prints why and returns;
+//! with `CI=true` it fails instead, because CI machines support every layer.
+
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    clippy::needless_pass_by_value
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BUILT_KILN: &str = env!("CARGO_BIN_EXE_kiln");
+
+/// The kiln binary under test: the one cargo built, or `KILN_TEST_BIN` when
+/// `tests/e2e/sandbox-unprivileged.sh` runs these tests as uid 65534 from a public copy.
+pub fn kiln_bin() -> PathBuf {
+    std::env::var_os("KILN_TEST_BIN").map_or_else(|| PathBuf::from(BUILT_KILN), PathBuf::from)
+}
+pub const PY: &str = "/usr/bin/python3";
+pub const FAKE_KEY: &str = "sk-kiln-test-secret-0123456789";
+
+pub struct Home {
+    pub dir: tempfile::TempDir,
+}
+
+impl Home {
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("kiln-test-home-")
+            .tempdir()
+            .unwrap();
+        Self { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.path().join("data/kiln.db")
+    }
+
+    /// A `kiln` command with only this home's environment (plus a planted secret).
+    pub fn kiln(&self) -> Command {
+        let mut cmd = Command::new(kiln_bin());
+        let home = self.path();
+        cmd.env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", home)
+            .env("KILN_DATA_HOME", home.join("data"))
+            .env("KILN_STATE_HOME", home.join("state"))
+            .env("KILN_CONFIG_HOME", home.join("config"))
+            .env("NO_COLOR", "1")
+            .env("KILN_FAKE_API_KEY", FAKE_KEY)
+            .env("OPENAI_API_KEY", FAKE_KEY)
+            .stdin(Stdio::null());
+        cmd
+    }
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// The JSON summary (null when kiln failed before printing one).
+    pub summary: serde_json::Value,
+}
+
+impl Run {
+    pub fn from_output(out: Output) -> Self {
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let summary = stderr
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str(l).ok())
+            .unwrap_or(serde_json::Value::Null);
+        Self {
+            code: out.status.code().unwrap_or(-1),
+            stdout,
+            stderr,
+            summary,
+        }
+    }
+
+    pub fn limit(&self) -> Option<&str> {
+        self.summary["limit"].as_str()
+    }
+}
+
+/// `kiln --format json sandbox run OPTS -- CMD...` in `home`.
+pub fn run_in(home: &Home, opts: &[&str], cmd: &[&str]) -> Run {
+    let out = home
+        .kiln()
+        .args(["--format", "json", "sandbox", "run"])
+        .args(opts)
+        .arg("--")
+        .args(cmd)
+        .output()
+        .unwrap();
+    Run::from_output(out)
+}
+
+pub fn run(opts: &[&str], cmd: &[&str]) -> Run {
+    run_in(&Home::new(), opts, cmd)
+}
+
+/// Python code run in the sandbox.
+pub fn py(opts: &[&str], code: &str) -> Run {
+    run(opts, &[PY, "-c", code])
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Whether `what` can be tested here; prints the reason otherwise (and panics in CI).
+pub fn require(ok: bool, what: &str, reason: &str) -> bool {
+    if ok {
+        return true;
+    }
+    assert!(!in_ci(), "{what}: {reason} (CI machines must support this)");
+    eprintln!("SKIP {what}: {reason}");
+    false
+}
+
+/// Whether this host can run isolated sandboxes at all.
+pub fn isolation_available(what: &str) -> bool {
+    let r = run(&[], &["/bin/true"]);
+    require(
+        r.code == 0,
+        what,
+        &format!("the sandbox cannot start here: {}", r.stderr.trim()),
+    )
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// A copy of the kiln binary every user may execute (the checkout may be private).
+pub fn public_kiln() -> (tempfile::TempDir, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("kiln-test-bin-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.path().join("kiln");
+    std::fs::copy(kiln_bin(), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (dir, bin)
+}
+
+/// Host processes whose command line contains `marker`.
+pub fn host_processes_with(marker: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            // kiln's own command line carries the payload's arguments too.
+            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            (pid != me && comm.trim() != "kiln" && cmdline.contains(marker)).then_some(pid)
+        })
+        .collect()
+}
