@@ -1,0 +1,261 @@
+//! Every rule's documented bad example triggers it and its good example does not; plus
+//! near-miss fixtures per rule that must stay silent.
+
+use kiln::engine::analysis::{FileKind, Finding, Language, RuleSet, all_rules, analyze_source};
+
+fn lang_of(family: &str) -> Language {
+    match family {
+        "python" => Language::Python,
+        "rust" => Language::Rust,
+        "javascript" => Language::JavaScript,
+        _ => Language::TypeScript,
+    }
+}
+
+fn run(code: &str, lang: Language) -> Vec<Finding> {
+    analyze_source(code, lang, &FileKind::default(), &RuleSet::default()).unwrap()
+}
+
+fn ids(code: &str, lang: Language) -> Vec<String> {
+    run(code, lang).into_iter().map(|f| f.rule).collect()
+}
+
+#[test]
+fn every_rule_has_docs_and_examples_that_work() {
+    let mut failures = Vec::new();
+    for rule in all_rules() {
+        let family = serde_json::to_value(rule.family).unwrap();
+        let lang = lang_of(family.as_str().unwrap());
+        assert!(
+            !rule.summary.is_empty() && !rule.explanation.is_empty(),
+            "{} lacks docs",
+            rule.id
+        );
+        let bad = ids(rule.bad, lang);
+        if !bad.iter().any(|r| r == rule.id) {
+            failures.push(format!(
+                "{}: bad example does not trigger (got {bad:?})",
+                rule.id
+            ));
+        }
+        let good = ids(rule.good, lang);
+        if good.iter().any(|r| r == rule.id) {
+            failures.push(format!("{}: good example triggers", rule.id));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn at_least_thirty_python_and_twelve_rust_and_js_rules() {
+    let count = |f: &str| {
+        all_rules()
+            .iter()
+            .filter(|r| {
+                serde_json::to_value(r.family)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .starts_with(f)
+            })
+            .count()
+    };
+    assert!(count("python") >= 30, "python: {}", count("python"));
+    assert!(count("rust") >= 12, "rust: {}", count("rust"));
+    assert!(count("javascript") + count("typescript") >= 12);
+}
+
+/// (rule, code that must trigger it, near-miss code that must not).
+const PYTHON_FIXTURES: &[(&str, &str, &str)] = &[
+    ("PY001", "x = (1,\n", "x = (1,\n     2)\n"),
+    (
+        "PY101",
+        "try:\n    f()\nexcept:\n    raise\n",
+        "try:\n    f()\nexcept OSError:\n    pass\n",
+    ),
+    (
+        "PY102",
+        "try:\n    f()\nexcept BaseException:\n    ...\n",
+        "try:\n    f()\nexcept KeyError:\n    pass\n",
+    ),
+    (
+        "PY102",
+        "for x in y:\n    try:\n        f()\n    except Exception:\n        continue\n",
+        "try:\n    f()\nexcept Exception as e:\n    log(e)\n",
+    ),
+    (
+        "PY103",
+        "def f(a={}):\n    return a\n",
+        "def f(a=()):\n    return a\n",
+    ),
+    (
+        "PY103",
+        "def f(a: list = list()):\n    return a\n",
+        "def f(a: tuple = tuple()):\n    return a\n",
+    ),
+    (
+        "PY104",
+        "d = {1: 'a', 1: 'b'}\n",
+        "d = {1: 'a', 2: 'b', x: 1, x: 2}\n",
+    ),
+    (
+        "PY105",
+        "for x in y:\n    break\n    f()\n",
+        "for x in y:\n    if x:\n        break\n    f()\n",
+    ),
+    (
+        "PY106",
+        "id = 3\n",
+        "class A:\n    id = 3\n    def open(self):\n        pass\n",
+    ),
+    (
+        "PY107",
+        "if x != None:\n    pass\n",
+        "if x is not None:\n    pass\n",
+    ),
+    ("PY108", "ok = x == False\n", "ok = x == 0\n"),
+    (
+        "PY109",
+        "from a import b, c\nc()\n",
+        "from a import b\n__all__ = ['b']\n",
+    ),
+    ("PY109", "import os.path\n", "import os.path\nos.getcwd()\n"),
+    (
+        "PY110",
+        "def f():\n    x = 1\n    y = 2\n    return y\n",
+        "def f():\n    x = 1\n    def g():\n        return x\n    return g\n",
+    ),
+    ("PY111", "from x import *\n", "from x import y\n"),
+    ("PY112", "s = F\"a\"\n", "s = f\"{a}\"\n"),
+    ("PY113", "assert x\n", "if not x:\n    raise ValueError\n"),
+    (
+        "PY114",
+        "f = open('x')\n",
+        "with open('x') as f, open('y') as g:\n    pass\n",
+    ),
+    (
+        "PY115",
+        "class A:\n    cache = {}\n",
+        "class A:\n    __slots__ = []\n    cache: ClassVar[dict] = {}\n",
+    ),
+    (
+        "PY116",
+        "if x is not 1:\n    pass\n",
+        "if x is not None:\n    pass\n",
+    ),
+    (
+        "PY117",
+        "ok = type(a) != type(b)\n",
+        "ok = type(a) is type(b)\n",
+    ),
+    (
+        "PY118",
+        "def f(self):\n    self.x = self.x\n",
+        "def f(self):\n    self.x = x\n",
+    ),
+    ("PY119", "f = lambda: 0\n", "fs = [lambda: 0]\n"),
+    (
+        "PY120",
+        "if not x is y:\n    pass\n",
+        "if not x:\n    pass\n",
+    ),
+    (
+        "PY121",
+        "raise NotImplemented()\n",
+        "raise NotImplementedError()\n",
+    ),
+    ("PY201", "eval('1')\n", "literal_eval('1')\n"),
+    ("PY202", "exec(code)\n", "executor.exec(code)\n"),
+    (
+        "PY203",
+        "subprocess.Popen(cmd, shell=True)\n",
+        "subprocess.Popen(cmd, shell=False)\n",
+    ),
+    ("PY204", "os.popen('ls')\n", "os.path.join('a')\n"),
+    ("PY205", "marshal.loads(b)\n", "json.loads(b)\n"),
+    (
+        "PY206",
+        "yaml.load(s, Loader=yaml.FullLoader)\n",
+        "yaml.load(s, Loader=yaml.SafeLoader)\n",
+    ),
+    (
+        "PY207",
+        "cur.execute('SELECT * FROM t WHERE id = %s' % uid)\n",
+        "cur.execute('SELECT * FROM t WHERE id = %s', (uid,))\n",
+    ),
+    (
+        "PY208",
+        "aws = 'AKIAIOSFODNN7EXAMPLE'\n",
+        "password = 'hunter'\nTOKEN_TYPE = 'Bearer'\n",
+    ),
+    (
+        "PY208",
+        "connect(password='Xk9mP2vL8qR4wZ7t')\n",
+        "connect(password=os.environ['PW'])\n",
+    ),
+    (
+        "PY209",
+        "requests.post(url, json=body)\n",
+        "requests.post(url, json=body, timeout=3)\nrequests.get(url, **opts)\n",
+    ),
+    (
+        "PY210",
+        "hashlib.new('md5')\n",
+        "hashlib.md5(b, usedforsecurity=False)\n",
+    ),
+    (
+        "PY211",
+        "requests.post(u, verify=False, timeout=1)\n",
+        "requests.post(u, verify=True, timeout=1)\n",
+    ),
+    ("PY212", "tempfile.mktemp()\n", "tempfile.mkdtemp()\n"),
+    ("PY213", "HOST = '0.0.0.0'\n", "HOST = '127.0.0.1'\n"),
+    (
+        "PY214",
+        "tarfile.open(p).extractall()\n",
+        "zipfile.ZipFile(p).extractall()\n",
+    ),
+    (
+        "PY301",
+        "def f(a, b):\n    return [x for x in a if x and b or a and x or b and a or x and a or b and x or a and b]\n",
+        "def f(a):\n    if a:\n        return 1\n    return 2\n",
+    ),
+    (
+        "PY302",
+        "def f(a, b, c, d, e, g):\n    pass\n",
+        "def f(self, a, b, c, d, e, *args, **kw):\n    pass\n",
+    ),
+    (
+        "PY401",
+        "class Public:\n    pass\n",
+        "class _Private:\n    pass\n\ndef outer():\n    \"\"\"Doc.\"\"\"\n    def inner():\n        pass\n",
+    ),
+    (
+        "PY402",
+        "print('x')\n",
+        "if __name__ == '__main__':\n    print('x')\n\ndef main():\n    print('y')\n",
+    ),
+    (
+        "PY403",
+        "x = 1  # FIXME later\n",
+        "x = 1  # TODOS are plural; see todolist\n",
+    ),
+    ("PY501", "ok = k in d.keys()\n", "ok = k in d.values()\n"),
+    ("PY502", "x = list()\n", "x = list(y)\n"),
+];
+
+#[test]
+fn python_fixtures_trigger_and_near_misses_do_not() {
+    let mut failures = Vec::new();
+    for (id, bad, near) in PYTHON_FIXTURES {
+        let got = ids(bad, Language::Python);
+        if !got.iter().any(|r| r == id) {
+            failures.push(format!("{id}: {bad:?} does not trigger (got {got:?})"));
+        }
+        let got = ids(near, Language::Python);
+        if got.iter().any(|r| r == id) {
+            failures.push(format!("{id}: near miss {near:?} triggers"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
