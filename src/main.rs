@@ -1,3 +1,14 @@
-//! The `kiln` binary: parses arguments and hands off to the CLI (or, later, the dashboard).
+//! The `kiln` binary: parses arguments, sets up logging and hands off to the CLI (the dashboard
+//! arrives with its own issue).
 
-fn main() {}
+mod cli;
+mod logging;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    cli::main(cli)
+}

@@ -86,10 +86,10 @@ pub fn load(sources: &Sources) -> Result<Loaded, Error> {
         (&sources.user_file, Origin::User as fn(PathBuf) -> Origin),
         (&sources.project_file, Origin::Project),
     ] {
-        if let Some(path) = path {
-            if let Some(layer) = Layer::from_file(path, origin(path.clone()))? {
-                layers.push(layer);
-            }
+        if let Some(path) = path
+            && let Some(layer) = Layer::from_file(path, origin(path.clone()))?
+        {
+            layers.push(layer);
         }
     }
     layers.extend(Layer::from_env(&sources.env)?);

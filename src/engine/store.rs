@@ -5,8 +5,15 @@
 //! beside it first. No SQL lives outside this module; callers use the typed API of the
 //! submodules (`projects`, `runs`, `logs`, ...).
 
+mod artifacts;
+mod changes;
+mod feedback;
+mod logs;
 mod migrate;
 mod open;
+mod projects;
+mod retention;
+mod runs;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,8 +21,15 @@ use std::time::Duration;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
+pub use artifacts::{Artifact, NewArtifact};
+pub use changes::{Change, ChangeFeed, ChangeOp, FeedEvent};
+pub use feedback::{Feedback, FeedbackTarget, Verdict};
+pub use logs::{Appended, LogLevel, LogLine, LogStream, LogWriter, StoredLogLine};
 pub use migrate::SCHEMA_VERSION;
 pub use open::{Health, OpenMode};
+pub use projects::{NewProject, Project};
+pub use retention::{PruneReport, Sizes};
+pub use runs::{NewRun, Run, RunKind, Stage, StageKind, Status};
 
 /// The `[store]` section of the config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -38,7 +38,7 @@ impl Layer {
             }
         };
         let text = String::from_utf8(bytes).map_err(|e| Error::Invalid {
-            location: format!("{}:{}", path.display(), line_of(&e.into_bytes(), 0)),
+            location: format!("{}:{}", path.display(), first_invalid_line(e.as_bytes())),
             key: None,
             message: "the file is not valid UTF-8; save it as UTF-8".into(),
         })?;
@@ -140,9 +140,10 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-fn line_of(bytes: &[u8], _offset: usize) -> usize {
+/// The 1-based line holding the first byte that is not UTF-8.
+fn first_invalid_line(bytes: &[u8]) -> usize {
     let valid = std::str::from_utf8(bytes).map_or_else(|e| e.valid_up_to(), str::len);
-    bytes[..valid].iter().filter(|b| **b == b'\n').count() + 1
+    bytes[..valid].split(|b| *b == b'\n').count()
 }
 
 /// The dotted key on the line holding `offset`: the nearest `[table]` header plus the

@@ -44,17 +44,16 @@ pub(super) fn merge(
         } else {
             format!("{prefix}.{key}")
         };
-        match (base.get_mut(key), value) {
-            (Some(toml::Value::Table(base_t)), toml::Value::Table(over_t)) => {
-                merge(base_t, over_t, &dotted, origin, origins);
-            }
-            _ => {
-                base.insert(key.clone(), value.clone());
-                walk_leaves_value(value, &dotted, &mut |leaf, _| {
-                    origins.insert(leaf.to_owned(), origin.clone());
-                });
-            }
+        if let (Some(toml::Value::Table(base_t)), toml::Value::Table(over_t)) =
+            (base.get_mut(key), value)
+        {
+            merge(base_t, over_t, &dotted, origin, origins);
+            continue;
         }
+        base.insert(key.clone(), value.clone());
+        walk_leaves_value(value, &dotted, &mut |leaf, _| {
+            origins.insert(leaf.to_owned(), origin.clone());
+        });
     }
 }
 

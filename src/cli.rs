@@ -1,0 +1,103 @@
+//! The headless CLI: one file per subcommand under `cli/`, each a thin adapter over the engine.
+//!
+//! Exit codes: 0 success, 1 the command ran and found a problem (findings, failed check),
+//! 2 usage or runtime error (with a message on stderr saying what to do).
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod completions;
+mod config;
+mod context;
+mod db;
+mod doctor;
+mod output;
+mod project;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub(crate) use context::Context;
+pub(crate) use output::Format;
+
+/// kiln: a terminal workstation for AI-assisted coding.
+///
+/// Run with no subcommand to open the dashboard.
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, about, long_about = None, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+}
+
+/// Flags every subcommand accepts.
+#[derive(Debug, clap::Args)]
+pub(crate) struct GlobalArgs {
+    /// Database file [default: $XDG_DATA_HOME/kiln/kiln.db; env: KILN_DB]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub(crate) db: Option<PathBuf>,
+    /// Output format for listings and reports
+    #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
+    pub(crate) format: Format,
+    /// Override a config value, e.g. --set store.busy_timeout_ms=10000 (repeatable)
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub(crate) set: Vec<String>,
+    /// More log detail (repeatable); the log goes to $XDG_STATE_HOME/kiln/kiln.log
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Less output: no progress bars, errors only in the log
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub(crate) quiet: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Add, list and remove projects
+    #[command(subcommand)]
+    Project(project::Command),
+    /// Show the effective configuration
+    #[command(subcommand)]
+    Config(config::Command),
+    /// Check, prune and vacuum the database
+    #[command(subcommand)]
+    Db(db::Command),
+    /// Check the database, config files, sandbox and models
+    Doctor,
+    /// Print a shell completion script
+    Completions(completions::Args),
+}
+
+/// Runs the parsed command line and turns errors into a message and exit code 2.
+pub(crate) fn main(cli: Cli) -> ExitCode {
+    let command = match cli.command {
+        Some(Command::Completions(args)) => return completions::run(&args),
+        Some(command) => command,
+        None => {
+            println!(
+                "The kiln dashboard is not built yet. Meanwhile, try:\n  kiln project add .   register this directory\n  kiln doctor          check this machine\n  kiln --help          every command"
+            );
+            return ExitCode::SUCCESS;
+        }
+    };
+    let ctx = match Context::new(&cli.global) {
+        Ok(ctx) => ctx,
+        Err(e) => return report(&e),
+    };
+    let result = match command {
+        Command::Project(cmd) => project::run(&ctx, cmd),
+        Command::Config(cmd) => config::run(&ctx, &cmd),
+        Command::Db(cmd) => db::run(&ctx, &cmd),
+        Command::Doctor => doctor::run(&ctx),
+        Command::Completions(_) => unreachable!("handled above"),
+    };
+    result.unwrap_or_else(|e| report(&e))
+}
+
+fn report(e: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {e:#}");
+    tracing::error!("{e:#}");
+    ExitCode::from(2)
+}

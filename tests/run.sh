@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every kiln test: installs what the tests need (tests/setup/*.sh), runs the Rust test
+# suites, then the end-to-end scripts (tests/e2e/*.sh). Works on a fresh Debian machine that has
+# only the Rust toolchain. Usage: ./tests/run.sh [extra cargo test args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+for setup in tests/setup/*.sh; do
+    [ -e "$setup" ] || continue
+    echo "== setup: $setup"
+    bash "$setup"
+done
+
+echo "== cargo test"
+cargo build --workspace --all-targets --locked
+cargo test --workspace --locked "$@"
+
+failed=0
+for e2e in tests/e2e/*.sh; do
+    [ -e "$e2e" ] || continue
+    echo "== e2e: $e2e"
+    if ! bash "$e2e"; then
+        echo "FAILED: $e2e"
+        failed=1
+    fi
+done
+exit "$failed"
