@@ -5,6 +5,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod check;
 mod completions;
 mod config;
 mod context;
@@ -12,6 +13,7 @@ mod db;
 mod doctor;
 mod output;
 mod project;
+mod rules;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +70,10 @@ pub(crate) enum Command {
     Doctor,
     /// Print a shell completion script
     Completions(completions::Args),
+    /// Analyse source files and report findings
+    Check(check::Args),
+    /// List the analysis rules, or explain one
+    Rules(rules::Args),
 }
 
 /// Runs the parsed command line and turns errors into a message and exit code 2.
@@ -92,6 +98,8 @@ pub(crate) fn main(cli: Cli) -> ExitCode {
         Command::Db(cmd) => db::run(&ctx, &cmd),
         Command::Doctor => doctor::run(&ctx),
         Command::Completions(_) => unreachable!("handled above"),
+        Command::Check(args) => check::run(&ctx, &args),
+        Command::Rules(args) => rules::run(&ctx, &args),
     };
     result.unwrap_or_else(|e| report(&e))
 }

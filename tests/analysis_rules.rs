@@ -1,6 +1,8 @@
 //! Every rule's documented bad example triggers it and its good example does not; plus
 //! near-miss fixtures per rule that must stay silent.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use kiln::engine::analysis::{FileKind, Finding, Language, RuleSet, all_rules, analyze_source};
 
 fn lang_of(family: &str) -> Language {
@@ -13,7 +15,7 @@ fn lang_of(family: &str) -> Language {
 }
 
 fn run(code: &str, lang: Language) -> Vec<Finding> {
-    analyze_source(code, lang, &FileKind::default(), &RuleSet::default()).unwrap()
+    analyze_source(code, lang, FileKind::default(), &RuleSet::default()).unwrap()
 }
 
 fn ids(code: &str, lang: Language) -> Vec<String> {

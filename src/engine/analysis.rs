@@ -25,6 +25,7 @@ mod rules;
 mod suppress;
 mod walk;
 
+pub use batch::{CheckOptions, CheckOutcome, FileReport, Note, NoteKind, check_paths};
 pub use config::{AnalysisConfig, RuleOverride};
 pub use document::{Document, TextChange};
 pub use file::{FileKind, analyze_source};

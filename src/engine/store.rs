@@ -8,6 +8,7 @@
 mod artifacts;
 mod changes;
 mod feedback;
+mod findings;
 mod logs;
 mod migrate;
 mod open;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 pub use artifacts::{Artifact, NewArtifact};
 pub use changes::{Change, ChangeFeed, ChangeOp, FeedEvent};
 pub use feedback::{Feedback, FeedbackTarget, Verdict};
+pub use findings::StoredFinding;
 pub use logs::{Appended, LogLevel, LogLine, LogStream, LogWriter, StoredLogLine};
 pub use migrate::SCHEMA_VERSION;
 pub use open::{Health, OpenMode};

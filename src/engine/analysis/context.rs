@@ -7,7 +7,6 @@ use tree_sitter::Node;
 
 use super::file::FileKind;
 use super::finding::{Edit, Fix};
-use super::language::Language;
 use super::registry::Params;
 
 /// A finding before severity, suppressions and LSP ranges are applied.
@@ -89,8 +88,7 @@ pub(crate) struct Shared {
 
 pub(crate) struct Ctx<'a> {
     pub text: &'a str,
-    pub lang: Language,
-    pub file: &'a FileKind,
+    pub file: FileKind,
     pub params: &'a Params,
     pub rule: u16,
     pub out: Vec<RawFinding>,
@@ -99,15 +97,9 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    pub(crate) fn new(
-        text: &'a str,
-        lang: Language,
-        file: &'a FileKind,
-        params: &'a Params,
-    ) -> Self {
+    pub(crate) fn new(text: &'a str, file: FileKind, params: &'a Params) -> Self {
         Self {
             text,
-            lang,
             file,
             params,
             rule: 0,
@@ -165,7 +157,6 @@ pub(crate) fn fix(
 /// What the file-level finish sees.
 pub(crate) struct FinishCtx<'a> {
     pub rule: u16,
-    pub file: &'a FileKind,
     pub imports: Vec<&'a ImportFact>,
     pub used: &'a HashMap<u64, i32>,
 }

@@ -231,7 +231,7 @@ impl Document {
             let cached = if hit { None } else { old.remove(&(s, e, kind)) };
             let result = cached.unwrap_or_else(|| {
                 reanalysed += 1;
-                let r = analyze_unit(node, &self.text, self.lang, &self.kind, rules);
+                let r = analyze_unit(node, &self.text, self.lang, self.kind, rules);
                 for &h in &r.facts.used {
                     *self.used.entry(h).or_default() += 1;
                 }
@@ -260,7 +260,6 @@ impl Document {
             self.units.iter().map(|u| &u.result),
             &self.used,
             self.lang,
-            &self.kind,
             rules,
         );
         self.findings = resolve(

@@ -76,10 +76,10 @@ pub(crate) fn analyze_unit(
     unit: Node<'_>,
     text: &str,
     lang: Language,
-    file: &FileKind,
+    file: FileKind,
     rules: &RuleSet,
 ) -> UnitResult {
-    let mut ctx = Ctx::new(text, lang, file, &rules.params);
+    let mut ctx = Ctx::new(text, file, &rules.params);
     walk(unit, rules.dispatch(lang), table(), &mut ctx);
     UnitResult {
         findings: ctx.out,
@@ -92,7 +92,6 @@ pub(crate) fn finish<'a>(
     units: impl Iterator<Item = &'a UnitResult> + Clone,
     used: &HashMap<u64, i32>,
     lang: Language,
-    file: &FileKind,
     rules: &RuleSet,
 ) -> Vec<RawFinding> {
     let mut out = Vec::new();
@@ -107,7 +106,6 @@ pub(crate) fn finish<'a>(
         if let Some(f) = table()[rule as usize].finish {
             let cx = FinishCtx {
                 rule,
-                file,
                 imports: imports.clone(),
                 used,
             };
@@ -134,7 +132,7 @@ pub(crate) fn resolve<'a>(
                 return None;
             }
             let start = lines.position(text, r.start);
-            if supp.line_ignores(text, lines, start.line as usize, id, lang) {
+            if Suppressions::line_ignores(text, lines, start.line as usize, id, lang) {
                 return None;
             }
             let end = lines.position(text, r.end);
@@ -166,7 +164,7 @@ pub(crate) fn analyze_tree(
     tree: &Tree,
     text: &str,
     lang: Language,
-    file: &FileKind,
+    file: FileKind,
     rules: &RuleSet,
 ) -> Vec<Finding> {
     let root = tree.root_node();
@@ -188,7 +186,7 @@ pub(crate) fn analyze_tree(
             *used.entry(h).or_default() += 1;
         }
     }
-    let fin = finish(units.iter(), &used, lang, file, rules);
+    let fin = finish(units.iter(), &used, lang, rules);
     let lines = LineIndex::new(text);
     resolve(
         units
@@ -206,7 +204,7 @@ pub(crate) fn analyze_tree(
 pub fn analyze_source(
     text: &str,
     lang: Language,
-    file: &FileKind,
+    file: FileKind,
     rules: &RuleSet,
 ) -> Result<Vec<Finding>, Error> {
     let mut parser = new_parser(lang)?;
@@ -217,7 +215,7 @@ pub(crate) fn analyze_with(
     parser: &mut Parser,
     text: &str,
     lang: Language,
-    file: &FileKind,
+    file: FileKind,
     rules: &RuleSet,
 ) -> Result<Vec<Finding>, Error> {
     let tree = parser.parse(text, None).ok_or(Error::Parse(lang))?;

@@ -63,7 +63,7 @@ pub fn apply_fixes(text: &str, findings: &[Finding], mode: FixMode) -> (String, 
 pub fn fix_source(
     text: &str,
     lang: Language,
-    kind: &FileKind,
+    kind: FileKind,
     rules: &RuleSet,
     mode: FixMode,
 ) -> Result<(String, usize, Vec<Finding>), Error> {

@@ -57,7 +57,6 @@ impl Suppressions {
 
     /// Whether a marker on `line` (or alone on the line above) silences `id`.
     pub(crate) fn line_ignores(
-        &self,
         text: &str,
         lines: &LineIndex,
         line: usize,

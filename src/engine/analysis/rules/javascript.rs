@@ -3,6 +3,7 @@
 use tree_sitter::Node;
 
 use crate::engine::analysis::context::{Ctx, fix};
+#[allow(clippy::enum_glob_use)] // the rule tables read better with bare variant names
 use crate::engine::analysis::finding::{Category::*, Severity::*};
 use crate::engine::analysis::language::Family;
 use crate::engine::analysis::registry::table;

@@ -6,6 +6,7 @@ mod scope;
 mod security;
 mod syntax;
 
+#[allow(clippy::enum_glob_use)] // the rule tables read better with bare variant names
 use crate::engine::analysis::finding::{Category::*, Severity::*};
 use crate::engine::analysis::language::Family;
 use crate::engine::analysis::rule::{FixAvailability, Rule};

@@ -4,6 +4,7 @@
 use tree_sitter::Node;
 
 use crate::engine::analysis::context::{Ctx, fix};
+#[allow(clippy::enum_glob_use)] // the rule tables read better with bare variant names
 use crate::engine::analysis::finding::{Category::*, Severity::*};
 use crate::engine::analysis::language::Family;
 use crate::engine::analysis::registry::table;
@@ -110,13 +111,11 @@ fn unsafe_without_safety(ctx: &mut Ctx<'_>, node: Node<'_>) {
     let before = &ctx.text[..start];
     let mut from = start;
     for _ in 0..4 {
-        match before[..from].rfind('\n') {
-            Some(i) => from = i,
-            None => {
-                from = 0;
-                break;
-            }
-        }
+        let Some(i) = before[..from].rfind('\n') else {
+            from = 0;
+            break;
+        };
+        from = i;
     }
     let line_end = ctx.text[start..]
         .find('\n')
@@ -184,9 +183,9 @@ fn redundant_clone(ctx: &mut Ctx<'_>, node: Node<'_>) {
     else {
         return;
     };
-    if !func
+    if func
         .child_by_field_name("field")
-        .is_some_and(|f| ctx.text_of(f) == "clone")
+        .is_none_or(|f| ctx.text_of(f) != "clone")
     {
         return;
     }

@@ -1,6 +1,6 @@
 //! Python correctness and style hooks that look at one node and its children.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use tree_sitter::Node;
 
@@ -82,7 +82,7 @@ pub(crate) fn mutable_default(ctx: &mut Ctx<'_>, node: Node<'_>) {
 
 /// PY104.
 pub(crate) fn duplicate_keys(ctx: &mut Ctx<'_>, node: Node<'_>) {
-    let mut seen: HashMap<&str, ()> = HashMap::new();
+    let mut seen: HashSet<&str> = HashSet::new();
     let mut c = node.walk();
     for pair in node.named_children(&mut c) {
         if pair.kind() != "pair" {
@@ -100,7 +100,7 @@ pub(crate) fn duplicate_keys(ctx: &mut Ctx<'_>, node: Node<'_>) {
             continue;
         }
         let text = ctx.text_of(key);
-        if seen.insert(text, ()).is_some() {
+        if !seen.insert(text) {
             ctx.report(
                 key,
                 format!("dictionary key {text} repeated; the earlier value is lost"),
@@ -252,7 +252,7 @@ pub(crate) fn redefined_builtin(ctx: &mut Ctx<'_>, node: Node<'_>) {
 }
 
 /// The two operands and the operator of a simple comparison `a OP b`.
-fn simple_comparison<'t>(node: Node<'t>) -> Option<(Node<'t>, Node<'t>, Node<'t>)> {
+fn simple_comparison(node: Node<'_>) -> Option<(Node<'_>, Node<'_>, Node<'_>)> {
     if node.named_child_count() != 2 {
         return None;
     }
@@ -610,12 +610,11 @@ pub(crate) fn print_in_library(ctx: &mut Ctx<'_>, node: Node<'_>) {
     let mut n = node.parent();
     while let Some(p) = n {
         match p.kind() {
-            "if_statement" => {
+            "if_statement"
                 if p.child_by_field_name("condition")
-                    .is_some_and(|c| ctx.text_of(c).contains("__name__"))
-                {
-                    return;
-                }
+                    .is_some_and(|c| ctx.text_of(c).contains("__name__")) =>
+            {
+                return;
             }
             "function_definition" => {
                 let name = p.child_by_field_name("name").map_or("", |n| ctx.text_of(n));

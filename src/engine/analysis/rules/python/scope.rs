@@ -105,8 +105,8 @@ pub(crate) fn import_enter(ctx: &mut Ctx<'_>, node: Node<'_>) {
     let mut c = node.walk();
     let names: Vec<Node<'_>> = node.children_by_field_name("name", &mut c).collect();
     for (i, &item) in names.iter().enumerate() {
-        let (bound, shown) = match item.kind() {
-            "aliased_import" => {
+        let (bound, shown) = if item.kind() == "aliased_import" {
+            {
                 let Some(alias) = item.child_by_field_name("alias") else {
                     continue;
                 };
@@ -118,7 +118,8 @@ pub(crate) fn import_enter(ctx: &mut Ctx<'_>, node: Node<'_>) {
                 }
                 (ctx.text_of(alias), ctx.text_of(item))
             }
-            _ => {
+        } else {
+            {
                 let full = ctx.text_of(item);
                 let first = if from {
                     full
@@ -219,13 +220,13 @@ pub(crate) fn complexity_leave(ctx: &mut Ctx<'_>, node: Node<'_>) {
     let Some(scope) = ctx.shared.scopes.last() else {
         return;
     };
-    let score = scope.complexity + 1;
-    if score > ctx.params.complexity_threshold
+    let total = scope.complexity + 1;
+    if total > ctx.params.complexity_threshold
         && let Some(name) = node.child_by_field_name("name")
     {
         let n = ctx.text_of(name);
         let limit = ctx.params.complexity_threshold;
-        ctx.report(name, format!("'{n}' is too complex ({score} > {limit})"));
+        ctx.report(name, format!("'{n}' is too complex ({total} > {limit})"));
     }
     // The nested function's decisions are not the parent's.
 }

@@ -201,15 +201,11 @@ pub(crate) fn hardcoded_secret(ctx: &mut Ctx<'_>, node: Node<'_>) {
             node.child_by_field_name("left"),
             node.child_by_field_name("right"),
         ),
-        "keyword_argument" => (
-            node.child_by_field_name("name"),
-            node.child_by_field_name("value"),
-        ),
         "pair" => (
             node.child_by_field_name("key"),
             node.child_by_field_name("value"),
         ),
-        "default_parameter" | "typed_default_parameter" => (
+        "keyword_argument" | "default_parameter" | "typed_default_parameter" => (
             node.child_by_field_name("name"),
             node.child_by_field_name("value"),
         ),

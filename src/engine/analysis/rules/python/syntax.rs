@@ -88,18 +88,6 @@ pub(crate) fn is_mutable_literal(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
     }
 }
 
-/// The nearest enclosing node of one of `kinds`, walking parents (use on rare nodes only).
-pub(crate) fn ancestor<'t>(node: Node<'t>, kinds: &[&str]) -> Option<Node<'t>> {
-    let mut n = node.parent();
-    while let Some(p) = n {
-        if kinds.contains(&p.kind()) {
-            return Some(p);
-        }
-        n = p.parent();
-    }
-    None
-}
-
 /// Whether a statement sits directly in a class body.
 pub(crate) fn in_class_body(stmt: Node<'_>) -> bool {
     stmt.parent()
