@@ -228,22 +228,26 @@ fn collect(opts: &CheckOptions, notes: &mut Vec<Note>) -> Vec<(PathBuf, Language
 
 fn walk_note(e: &ignore::Error) -> Note {
     let path = walk_error_path(e).unwrap_or_default();
-    let loop_ = matches!(e, ignore::Error::WithPath { err, .. } if matches!(**err, ignore::Error::Loop { .. }))
-        || matches!(e, ignore::Error::Loop { .. });
-    let kind = if loop_ {
-        NoteKind::Walk
+    let (kind, message) = if is_loop(e) {
+        (NoteKind::Walk, "skipped: symbolic link loop".to_owned())
     } else {
-        NoteKind::Unreadable
-    };
-    let message = if loop_ {
-        "skipped: symbolic link loop".to_owned()
-    } else {
-        format!("cannot read: {e}")
+        (NoteKind::Unreadable, format!("cannot read: {e}"))
     };
     Note {
         path,
         kind,
         message,
+    }
+}
+
+fn is_loop(e: &ignore::Error) -> bool {
+    match e {
+        ignore::Error::Loop { .. } => true,
+        ignore::Error::WithPath { err, .. }
+        | ignore::Error::WithDepth { err, .. }
+        | ignore::Error::WithLineNumber { err, .. } => is_loop(err),
+        ignore::Error::Io(io) => io.raw_os_error() == Some(40), // ELOOP: a link to itself
+        _ => false,
     }
 }
 
