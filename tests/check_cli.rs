@@ -2,7 +2,7 @@
 //! exit codes, selection, suppressions, config, fixes, the cache, `--record`, and every kind of
 //! bad input from the issue.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::format_collect)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -281,7 +281,11 @@ fn record_stores_findings_as_a_check_run() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("recorded 4 findings as run 1"), "{stderr}");
     let db = sb.dir.path().join("home/.local/share/kiln/kiln.db");
-    let store = kiln::engine::store::Store::open_read_only(&db, &Default::default()).unwrap();
+    let store = kiln::engine::store::Store::open_read_only(
+        &db,
+        &kiln::engine::store::StoreConfig::default(),
+    )
+    .unwrap();
     let stored = store.findings_of_run(1).unwrap();
     assert_eq!(stored.len(), 4);
     assert!(stored.iter().all(|f| f.file == "m.py"));
