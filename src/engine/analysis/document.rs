@@ -14,6 +14,7 @@ use super::finding::{Finding, Range};
 use super::language::Language;
 use super::lines::LineIndex;
 use super::registry::RuleSet;
+use super::suppress::Suppressions;
 
 /// One LSP `TextDocumentContentChangeEvent`: a range edit, or the whole text when `range` is
 /// `None`.
@@ -28,7 +29,20 @@ struct Unit {
     start: usize,
     end: usize,
     kind: u16,
+    /// The 0-based line the unit starts on.
+    line: usize,
     result: UnitResult,
+    /// `result.findings` resolved (severity, suppressions, LSP ranges).
+    resolved: Vec<Finding>,
+}
+
+/// How a surviving unit moved: bytes and lines.
+#[derive(Clone, Copy)]
+struct Moved {
+    result_delta: isize,
+    line_delta: isize,
+    /// Whether an edit touched the unit's first line (its columns may have changed).
+    same_line: bool,
 }
 
 /// An open document.
@@ -41,7 +55,9 @@ pub struct Document {
     tree: Tree,
     units: Vec<Unit>,
     used: HashMap<u64, i32>,
-    findings: Vec<Finding>,
+    /// Findings of the file-level rules (unused imports).
+    file_findings: Vec<Finding>,
+    suppressions: Suppressions,
     /// Units re-analysed by the last update (for tests and benchmarks).
     last_reanalysed: usize,
 }
@@ -74,7 +90,8 @@ impl Document {
             tree,
             units: Vec::new(),
             used: HashMap::new(),
-            findings: Vec::new(),
+            file_findings: Vec::new(),
+            suppressions: Suppressions::default(),
             last_reanalysed: 0,
         };
         doc.reanalyse(&[], None, rules);
@@ -89,9 +106,19 @@ impl Document {
         self.lang
     }
 
-    /// The findings of the current text, sorted by position.
-    pub fn findings(&self) -> &[Finding] {
-        &self.findings
+    /// The findings of the current text: unit by unit in text order, then the file-level ones.
+    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.units
+            .iter()
+            .flat_map(|u| u.resolved.iter())
+            .chain(&self.file_findings)
+    }
+
+    /// The findings sorted by position, as [`super::analyze_source`] returns them.
+    pub fn sorted_findings(&self) -> Vec<Finding> {
+        let mut v: Vec<Finding> = self.findings().cloned().collect();
+        v.sort_by(|a, b| (a.start, a.end, &a.rule).cmp(&(b.start, b.end, &b.rule)));
+        v
     }
 
     /// How many units the last update re-analysed.
@@ -137,7 +164,8 @@ impl Document {
                 new_end_position: point_after(self.point(start), &change.text),
             };
             self.text.replace_range(start..old_end, &change.text);
-            self.lines = LineIndex::new(&self.text);
+            self.lines
+                .edit(start, old_end, &change.text, self.text.len());
             self.tree.edit(&edit);
             for t in &mut touched {
                 t.0 = shift_pos(t.0, &edit);
@@ -186,10 +214,15 @@ impl Document {
         rules: &RuleSet,
     ) {
         // Move old units to their post-edit positions; drop those an edit landed in.
-        let mut old: HashMap<(usize, usize, u16), UnitResult> = HashMap::new();
+        let mut old: HashMap<(usize, usize, u16), (Unit, Moved)> = HashMap::new();
         let mut dropped: Vec<UnitResult> = Vec::new();
         for mut u in std::mem::take(&mut self.units) {
             let mut alive = edits.is_some();
+            let mut moved = Moved {
+                result_delta: 0,
+                line_delta: 0,
+                same_line: false,
+            };
             let (mut s, mut e) = (u.start, u.end);
             for edit in edits.unwrap_or(&[]) {
                 if e < edit.start_byte {
@@ -200,18 +233,26 @@ impl Document {
                     s = s.saturating_add_signed(delta);
                     e = e.saturating_add_signed(delta);
                     u.result.shift(delta);
+                    moved.result_delta += delta;
+                    moved.same_line |=
+                        edit.old_end_position.row >= u.line.saturating_add_signed(moved.line_delta);
+                    moved.line_delta +=
+                        edit.new_end_position.row as isize - edit.old_end_position.row as isize;
                 } else {
                     alive = false;
                 }
             }
             if alive {
-                old.insert((s, e, u.kind), u.result);
+                old.insert((s, e, u.kind), (u, moved));
             } else {
                 dropped.push(u.result);
             }
         }
+        let suppressions = Suppressions::scan(&self.text, self.lang);
+        let all_stale = suppressions != self.suppressions;
+        self.suppressions = suppressions;
         let root = self.tree.root_node();
-        let mut units = Vec::with_capacity(root.child_count() as usize);
+        let mut units: Vec<Unit> = Vec::with_capacity(root.child_count() as usize);
         let mut reanalysed = 0;
         let mut cursor = root.walk();
         let mut nodes = Vec::new();
@@ -225,26 +266,71 @@ impl Document {
         } else if root.is_error() || root.is_missing() {
             nodes.push(root);
         }
+        // A suppression comment in a unit can silence the next unit's first line.
+        let mut previous_fresh = false;
         for node in nodes {
             let (s, e, kind) = (node.start_byte(), node.end_byte(), node.kind_id());
+            let line = node.start_position().row;
             let hit = touched.iter().any(|&(ts, te)| ts <= e && te >= s);
             let cached = if hit { None } else { old.remove(&(s, e, kind)) };
-            let result = cached.unwrap_or_else(|| {
-                reanalysed += 1;
-                let r = analyze_unit(node, &self.text, self.lang, self.kind, rules);
-                for &h in &r.facts.used {
-                    *self.used.entry(h).or_default() += 1;
+            let unit = match cached {
+                Some((mut u, moved)) if !all_stale && !previous_fresh && !moved.same_line => {
+                    for f in &mut u.resolved {
+                        shift_finding(f, moved);
+                    }
+                    u.start = s;
+                    u.end = e;
+                    u.line = line;
+                    previous_fresh = false;
+                    u
                 }
-                r
-            });
-            units.push(Unit {
-                start: s,
-                end: e,
-                kind,
-                result,
-            });
+                Some((u, _)) => {
+                    let resolved = resolve(
+                        u.result.findings.iter(),
+                        &self.text,
+                        &self.lines,
+                        self.lang,
+                        rules,
+                        &self.suppressions,
+                    );
+                    previous_fresh = true;
+                    Unit {
+                        start: s,
+                        end: e,
+                        kind,
+                        line,
+                        result: u.result,
+                        resolved,
+                    }
+                }
+                None => {
+                    reanalysed += 1;
+                    let r = analyze_unit(node, &self.text, self.lang, self.kind, rules);
+                    for &h in &r.facts.used {
+                        *self.used.entry(h).or_default() += 1;
+                    }
+                    let resolved = resolve(
+                        r.findings.iter(),
+                        &self.text,
+                        &self.lines,
+                        self.lang,
+                        rules,
+                        &self.suppressions,
+                    );
+                    previous_fresh = true;
+                    Unit {
+                        start: s,
+                        end: e,
+                        kind,
+                        line,
+                        result: r,
+                        resolved,
+                    }
+                }
+            };
+            units.push(unit);
         }
-        for gone in dropped.iter().chain(old.values()) {
+        for gone in dropped.iter().chain(old.values().map(|(u, _)| &u.result)) {
             for &h in &gone.facts.used {
                 if let Some(c) = self.used.get_mut(&h) {
                     *c -= 1;
@@ -262,16 +348,32 @@ impl Document {
             self.lang,
             rules,
         );
-        self.findings = resolve(
-            self.units
-                .iter()
-                .flat_map(|u| u.result.findings.iter())
-                .chain(fin.iter()),
+        self.file_findings = resolve(
+            fin.iter(),
             &self.text,
             &self.lines,
             self.lang,
             rules,
+            &self.suppressions,
         );
+    }
+}
+
+fn shift_finding(f: &mut Finding, moved: Moved) {
+    let shift_line = |p: &mut super::finding::Position| {
+        p.line = (p.line as isize + moved.line_delta) as u32;
+    };
+    f.start = f.start.saturating_add_signed(moved.result_delta);
+    f.end = f.end.saturating_add_signed(moved.result_delta);
+    shift_line(&mut f.range.start);
+    shift_line(&mut f.range.end);
+    if let Some(fix) = &mut f.fix {
+        for e in &mut fix.edits {
+            e.start = e.start.saturating_add_signed(moved.result_delta);
+            e.end = e.end.saturating_add_signed(moved.result_delta);
+            shift_line(&mut e.range.start);
+            shift_line(&mut e.range.end);
+        }
     }
 }
 

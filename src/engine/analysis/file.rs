@@ -122,8 +122,8 @@ pub(crate) fn resolve<'a>(
     lines: &LineIndex,
     lang: Language,
     rules: &RuleSet,
+    supp: &Suppressions,
 ) -> Vec<Finding> {
-    let supp = Suppressions::scan(text, lang);
     let all = table();
     let mut out: Vec<Finding> = raw
         .filter_map(|r| {
@@ -188,6 +188,7 @@ pub(crate) fn analyze_tree(
     }
     let fin = finish(units.iter(), &used, lang, rules);
     let lines = LineIndex::new(text);
+    let supp = Suppressions::scan(text, lang);
     resolve(
         units
             .iter()
@@ -197,6 +198,7 @@ pub(crate) fn analyze_tree(
         &lines,
         lang,
         rules,
+        &supp,
     )
 }
 

@@ -25,6 +25,27 @@ impl LineIndex {
         }
     }
 
+    /// Updates the index for `text[start..old_end]` replaced by `inserted` (already applied to
+    /// the text, whose new length is `new_len`).
+    pub fn edit(&mut self, start: usize, old_end: usize, inserted: &str, new_len: usize) {
+        let first = self.starts.partition_point(|&s| s <= start);
+        let last = self.starts.partition_point(|&s| s <= old_end);
+        let delta = inserted.len() as isize - (old_end - start) as isize;
+        let new_starts = inserted
+            .bytes()
+            .enumerate()
+            .filter(|&(_, b)| b == b'\n')
+            .map(|(i, _)| start + i + 1);
+        let tail: Vec<usize> = self.starts[last..]
+            .iter()
+            .map(|&s| s.saturating_add_signed(delta))
+            .collect();
+        self.starts.truncate(first);
+        self.starts.extend(new_starts);
+        self.starts.extend(tail);
+        self.len = new_len;
+    }
+
     pub fn line_count(&self) -> usize {
         self.starts.len()
     }

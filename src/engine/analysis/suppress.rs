@@ -7,7 +7,7 @@ use super::lines::LineIndex;
 
 const MARK: &str = "kiln: ignore";
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Suppressions {
     /// `None` when the whole file is ignored; otherwise the rule ids ignored file-wide.
     file: Option<Vec<String>>,
