@@ -261,3 +261,36 @@ fn python_fixtures_trigger_and_near_misses_do_not() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// False positives found in the corpus precision sample, kept as regressions.
+#[test]
+fn precision_regressions_stay_silent() {
+    let quiet: &[(&str, &str)] = &[
+        (
+            "PY110",
+            "def test():\n    class Meta:\n        app_label = 'x'\n    return Meta\n",
+        ),
+        (
+            "PY110",
+            "def f():\n    class E(enum.Enum):\n        A = enum.auto()\n    return E\n",
+        ),
+        (
+            "PY106",
+            "def f(x, getattr=getattr):\n    return getattr(x, 'a')\n",
+        ),
+        (
+            "PY109",
+            "from _winapi import HIGH\n__all__ = []\n__all__.extend(['HIGH'])\n",
+        ),
+    ];
+    for (id, code) in quiet {
+        let got = ids(code, Language::Python);
+        assert!(!got.iter().any(|r| r == id), "{id} fires on {code:?}");
+    }
+    // A class inside a function still sees its enclosing locals as used.
+    let got = ids(
+        "def f():\n    x = 1\n    class A:\n        y = x\n    return A\n",
+        Language::Python,
+    );
+    assert!(!got.contains(&"PY110".to_owned()), "{got:?}");
+}

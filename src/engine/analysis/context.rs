@@ -68,6 +68,8 @@ impl UnitFacts {
 /// A function scope being walked (Python): complexity and local names.
 #[derive(Debug, Default)]
 pub(crate) struct FnScope {
+    /// A class body: its assignments are attributes, not locals.
+    pub is_class: bool,
     pub complexity: u32,
     /// Simple `name = value` targets: (hash, start, end).
     pub assigned: Vec<(u64, usize, usize)>,

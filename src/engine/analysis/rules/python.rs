@@ -36,10 +36,13 @@ pub(crate) static RULES: &[Rule] = &[
             "type",
             "assignment",
             "augmented_assignment",
+            "class_definition",
+            "call",
         ],
         on_enter: Some(scope::state_enter),
         leave: &[
             "function_definition",
+            "class_definition",
             "import_statement",
             "import_from_statement",
             "try_statement",

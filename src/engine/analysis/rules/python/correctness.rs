@@ -209,8 +209,12 @@ pub(crate) fn redefined_builtin(ctx: &mut Ctx<'_>, node: Node<'_>) {
             for p in node.named_children(&mut c) {
                 let name = match p.kind() {
                     "identifier" => Some(p),
+                    // `getattr=getattr` binds the builtin itself for speed: nothing is hidden.
                     "default_parameter" | "typed_default_parameter" => {
-                        p.child_by_field_name("name")
+                        p.child_by_field_name("name").filter(|n| {
+                            p.child_by_field_name("value")
+                                .is_none_or(|v| ctx.text_of(v) != ctx.text_of(*n))
+                        })
                     }
                     "typed_parameter" => p.named_child(0).filter(|n| n.kind() == "identifier"),
                     _ => None,
@@ -505,7 +509,7 @@ pub(crate) fn type_comparison(ctx: &mut Ctx<'_>, node: Node<'_>) {
 
 /// PY118: `x = x` in a function.
 pub(crate) fn self_assignment(ctx: &mut Ctx<'_>, node: Node<'_>) {
-    if ctx.shared.scopes.is_empty() {
+    if ctx.shared.scopes.last().is_none_or(|s| s.is_class) {
         return;
     }
     let (Some(l), Some(r)) = (

@@ -27,6 +27,21 @@ pub(crate) fn state_enter(ctx: &mut Ctx<'_>, node: Node<'_>) {
             }
         }
         "function_definition" => ctx.shared.scopes.push(FnScope::default()),
+        // Only class bodies inside functions need a scope; module-level ones have no locals.
+        "class_definition" if !ctx.shared.scopes.is_empty() => ctx.shared.scopes.push(FnScope {
+            is_class: true,
+            ..FnScope::default()
+        }),
+        "call" => {
+            // `__all__.extend([...])` / `__all__.append(...)` export names.
+            if node
+                .child_by_field_name("function")
+                .is_some_and(|f| ctx.text_of(f).starts_with("__all__."))
+                && let Some(args) = node.child_by_field_name("arguments")
+            {
+                string_names(ctx, args);
+            }
+        }
         "import_statement" | "import_from_statement" => ctx.shared.import_depth += 1,
         "try_statement" => ctx.shared.try_depth += 1,
         "if_statement"
@@ -59,7 +74,16 @@ pub(crate) fn state_enter(ctx: &mut Ctx<'_>, node: Node<'_>) {
 
 pub(crate) fn state_leave(ctx: &mut Ctx<'_>, node: Node<'_>) {
     match node.kind() {
-        "function_definition" => {
+        "function_definition" | "class_definition" => {
+            let is_class = node.kind() == "class_definition";
+            if ctx
+                .shared
+                .scopes
+                .last()
+                .is_none_or(|s| s.is_class != is_class)
+            {
+                return; // a module-level class pushed no scope
+            }
             if let Some(done) = ctx.shared.scopes.pop()
                 && let Some(parent) = ctx.shared.scopes.last_mut()
             {
@@ -168,7 +192,9 @@ pub(crate) fn unused_imports(cx: &FinishCtx<'_>, out: &mut Vec<RawFinding>) {
 
 /// PY110: `name = value` in a function.
 pub(crate) fn assignment_enter(ctx: &mut Ctx<'_>, node: Node<'_>) {
-    if ctx.shared.scopes.is_empty() || node.child_by_field_name("type").is_some() {
+    if ctx.shared.scopes.last().is_none_or(|s| s.is_class)
+        || node.child_by_field_name("type").is_some()
+    {
         return;
     }
     let Some(left) = node.child_by_field_name("left") else {
