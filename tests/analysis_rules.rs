@@ -282,6 +282,7 @@ fn precision_regressions_stay_silent() {
             "PY109",
             "from _winapi import HIGH\n__all__ = []\n__all__.extend(['HIGH'])\n",
         ),
+        ("PY402", "def dump(x, file):\n    print(x, file=file)\n"),
     ];
     for (id, code) in quiet {
         let got = ids(code, Language::Python);

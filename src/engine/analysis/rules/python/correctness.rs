@@ -607,8 +607,9 @@ pub(crate) fn print_in_library(ctx: &mut Ctx<'_>, node: Node<'_>) {
         || ctx.file.is_test
         || ctx.file.is_script
         || callee(ctx, node) != "print"
+        || super::syntax::kwarg(ctx, node, "file").is_some()
     {
-        return;
+        return; // print(..., file=f) writes to a stream the caller chose
     }
     // Demo and entry-point code prints on purpose.
     let mut n = node.parent();
