@@ -49,7 +49,7 @@ summary() { # findings count of each tool, so the runs are comparable
 echo "# analysis benchmark $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem/{print $2}') GB"
 echo "corpus: $CORPUS: $files files, $lines lines"
-echo "tools: $("$KILN" --version), ruff $("$RUFF" --version | cut -d' ' -f2), flake8 $("$FLAKE8" --version | cut -d' ' -f1)"
+echo "tools: $("$KILN" --version), ruff $("$RUFF" --version | cut -d' ' -f2), flake8 $("$FLAKE8" --version | head -1 | cut -d' ' -f1)"
 summary
 
 k_all=$(best "$KILN" check --no-cache --select "$KSELECT" --output-format json --exit-zero "$CORPUS")

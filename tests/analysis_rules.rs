@@ -295,3 +295,16 @@ fn precision_regressions_stay_silent() {
     );
     assert!(!got.contains(&"PY110".to_owned()), "{got:?}");
 }
+
+#[test]
+fn docs_list_every_rule() {
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/analysis.md")).unwrap();
+    for rule in all_rules() {
+        assert!(
+            docs.contains(&format!("| {} | {} |", rule.id, rule.name)),
+            "docs/analysis.md lacks {}",
+            rule.id
+        );
+    }
+}
