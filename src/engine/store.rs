@@ -70,7 +70,7 @@ pub enum Error {
     NotSqlite { path: PathBuf },
     #[error("'{}' is a SQLite database but not kiln's (application id {app_id:#x}); it was left untouched", path.display())]
     NotKiln { path: PathBuf, app_id: i32 },
-    #[error("database '{}' is corrupt ({detail}); it was left untouched. Restore a backup (kiln.db.bak-*) beside it or move it away to start afresh", path.display())]
+    #[error("database '{}' is corrupt ({detail}); it was left untouched. Restore a backup beside it (kiln.db.bak-*, if any) or move it away to start afresh", path.display())]
     Corrupt { path: PathBuf, detail: String },
     #[error("database '{}' has schema version {found}, newer than this kiln understands ({supported}); upgrade kiln", path.display())]
     TooNew {

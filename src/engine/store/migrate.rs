@@ -59,3 +59,35 @@ fn backup(store: &Store, version: i64) -> Result<PathBuf> {
     tracing::info!(backup = %dest.display(), from = version, "backed up the database before migrating");
     Ok(dest)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::store::StoreConfig;
+
+    #[test]
+    fn backup_is_a_complete_copy_beside_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("kiln.db"), &StoreConfig::default()).unwrap();
+        store
+            .add_feedback(
+                crate::engine::store::FeedbackTarget::Run(1),
+                crate::engine::store::Verdict::Accept,
+                "kept",
+            )
+            .unwrap();
+        let copy = backup(&store, 1).unwrap();
+        assert_eq!(copy.parent(), Some(dir.path()));
+        assert!(
+            copy.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("kiln.db.bak-v1-")
+        );
+        let restored = Store::open(&copy, &StoreConfig::default()).unwrap();
+        let kept = restored
+            .feedback_for(crate::engine::store::FeedbackTarget::Run(1))
+            .unwrap();
+        assert_eq!(kept[0].comment, "kept");
+    }
+}

@@ -40,8 +40,9 @@ const TABLES: &[&str] = &[
     "changes",
 ];
 
-/// Runs deleted per round while shrinking towards the size cap.
-const PRUNE_BATCH: i64 = 50;
+/// Runs deleted per round while shrinking towards the size cap: one, so no more is deleted
+/// than needed (checking the size is a cheap pragma).
+const PRUNE_BATCH: i64 = 1;
 
 impl Store {
     pub fn sizes(&self) -> Result<Sizes> {
