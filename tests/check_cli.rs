@@ -270,6 +270,13 @@ fn warm_run_uses_the_cache_and_sees_changes() {
     assert_eq!(fourth["cache_hits"], 0);
     let (fifth, _) = sb.json(&["--no-cache"]);
     assert_eq!(fifth["cache_hits"], 0);
+    // Rewritten with the same content (new mtime): reused by content hash.
+    let (_, _) = sb.json(&[]);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&p, "exec('1')\n\n").unwrap();
+    let (sixth, _) = sb.json(&[]);
+    assert_eq!(sixth["cache_hits"], 2);
+    assert_eq!(rules_of(&sixth), ["PY202"]);
 }
 
 #[test]
