@@ -33,6 +33,10 @@ fn sample(family: &str) -> String {
             text.push('\n');
         }
     }
+    if family == "python" {
+        // Module-level classes are split into a shell and one unit per body statement.
+        text.push_str("@decorate\nclass Shop(Base):\n    \"\"\"Doc.\"\"\"\n    items = []\n    # kiln: ignore[PY115]\n    more = {}\n\n    def add(self, x=[]):\n        if x == None:\n            return eval(x)\n        unused = 1\n\n    import os\n    def f(self):\n        return 1\n        print('dead')\n\nclass Empty: pass\n");
+    }
     text
 }
 

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use tree_sitter::{InputEdit, Parser, Point, Tree};
 
 use super::Error;
-use super::file::{FileKind, UnitResult, analyze_unit, finish, new_parser, resolve};
+use super::file::{FileKind, UnitResult, analyze_unit, finish, new_parser, resolve, units_of};
 use super::finding::{Finding, Range};
 use super::language::Language;
 use super::lines::LineIndex;
@@ -28,7 +28,7 @@ pub struct TextChange {
 struct Unit {
     start: usize,
     end: usize,
-    kind: u16,
+    kind: (u16, bool),
     /// The 0-based line the unit starts on.
     line: usize,
     result: UnitResult,
@@ -214,7 +214,7 @@ impl Document {
         rules: &RuleSet,
     ) {
         // Move old units to their post-edit positions; drop those an edit landed in.
-        let mut old: HashMap<(usize, usize, u16), (Unit, Moved)> = HashMap::new();
+        let mut old: HashMap<(usize, usize, (u16, bool)), (Unit, Moved)> = HashMap::new();
         let mut dropped: Vec<UnitResult> = Vec::new();
         for mut u in std::mem::take(&mut self.units) {
             let mut alive = edits.is_some();
@@ -254,22 +254,14 @@ impl Document {
         let root = self.tree.root_node();
         let mut units: Vec<Unit> = Vec::with_capacity(root.child_count() as usize);
         let mut reanalysed = 0;
-        let mut cursor = root.walk();
-        let mut nodes = Vec::new();
-        if cursor.goto_first_child() {
-            loop {
-                nodes.push(cursor.node());
-                if !cursor.goto_next_sibling() {
-                    break;
-                }
-            }
-        } else if root.is_error() || root.is_missing() {
-            nodes.push(root);
-        }
+        let nodes = units_of(root, self.lang);
         // A suppression comment in a unit can silence the next unit's first line.
         let mut previous_fresh = false;
-        for node in nodes {
-            let (s, e, kind) = (node.start_byte(), node.end_byte(), node.kind_id());
+        for unit_node in nodes {
+            let node = unit_node.node;
+            let (s, e) = (node.start_byte(), node.end_byte());
+            // Shells and whole units of the same node are different results.
+            let kind = (node.kind_id(), unit_node.skip.is_some());
             let line = node.start_position().row;
             let hit = touched.iter().any(|&(ts, te)| ts <= e && te >= s);
             let cached = if hit { None } else { old.remove(&(s, e, kind)) };
@@ -305,7 +297,7 @@ impl Document {
                 }
                 None => {
                     reanalysed += 1;
-                    let r = analyze_unit(node, &self.text, self.lang, self.kind, rules);
+                    let r = analyze_unit(unit_node, &self.text, self.lang, self.kind, rules);
                     for &h in &r.facts.used {
                         *self.used.entry(h).or_default() += 1;
                     }

@@ -72,15 +72,78 @@ pub(crate) fn new_parser(lang: Language) -> Result<Parser, Error> {
     Ok(parser)
 }
 
+/// A unit of analysis: a child of the root walked whole, or a module-level Python class's shell
+/// (everything but the statements of its body, which are units of their own, so an edit in a
+/// big class re-analyses one method rather than the class).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UnitNode<'t> {
+    pub node: Node<'t>,
+    /// The class body whose children are not walked.
+    pub skip: Option<Node<'t>>,
+}
+
+/// The units of a tree, in text order.
+pub(crate) fn units_of(root: Node<'_>, lang: Language) -> Vec<UnitNode<'_>> {
+    let mut out = Vec::with_capacity(root.child_count() as usize);
+    let mut cursor = root.walk();
+    if !cursor.goto_first_child() {
+        if root.is_error() || root.is_missing() {
+            out.push(UnitNode {
+                node: root,
+                skip: None,
+            });
+        }
+        return out;
+    }
+    loop {
+        let node = cursor.node();
+        let class = match node.kind() {
+            "class_definition" => Some(node),
+            "decorated_definition" => node
+                .child_by_field_name("definition")
+                .filter(|d| d.kind() == "class_definition"),
+            _ => None,
+        };
+        let body = class
+            .filter(|c| lang == Language::Python && !c.has_error())
+            .and_then(|c| c.child_by_field_name("body"));
+        out.push(UnitNode { node, skip: body });
+        if let Some(body) = body {
+            let mut bc = body.walk();
+            if bc.goto_first_child() {
+                loop {
+                    out.push(UnitNode {
+                        node: bc.node(),
+                        skip: None,
+                    });
+                    if !bc.goto_next_sibling() {
+                        break;
+                    }
+                }
+            }
+        }
+        if !cursor.goto_next_sibling() {
+            break;
+        }
+    }
+    out
+}
+
 pub(crate) fn analyze_unit(
-    unit: Node<'_>,
+    unit: UnitNode<'_>,
     text: &str,
     lang: Language,
     file: FileKind,
     rules: &RuleSet,
 ) -> UnitResult {
     let mut ctx = Ctx::new(text, file, &rules.params);
-    walk(unit, rules.dispatch(lang), table(), &mut ctx);
+    walk(
+        unit.node,
+        unit.skip.map(|s| s.id()),
+        rules.dispatch(lang),
+        table(),
+        &mut ctx,
+    );
     UnitResult {
         findings: ctx.out,
         facts: ctx.facts,
@@ -167,19 +230,10 @@ pub(crate) fn analyze_tree(
     file: FileKind,
     rules: &RuleSet,
 ) -> Vec<Finding> {
-    let root = tree.root_node();
-    let mut units = Vec::with_capacity(root.child_count() as usize);
-    let mut cursor = root.walk();
-    if cursor.goto_first_child() {
-        loop {
-            units.push(analyze_unit(cursor.node(), text, lang, file, rules));
-            if !cursor.goto_next_sibling() {
-                break;
-            }
-        }
-    } else if root.is_error() || root.is_missing() {
-        units.push(analyze_unit(root, text, lang, file, rules));
-    }
+    let units: Vec<UnitResult> = units_of(tree.root_node(), lang)
+        .into_iter()
+        .map(|u| analyze_unit(u, text, lang, file, rules))
+        .collect();
     let mut used: HashMap<u64, i32> = HashMap::new();
     for u in &units {
         for &h in &u.facts.used {

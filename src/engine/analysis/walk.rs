@@ -8,12 +8,20 @@ use super::context::Ctx;
 use super::registry::Dispatch;
 use super::rule::Rule;
 
-pub(crate) fn walk(unit: Node<'_>, d: &Dispatch, rules: &[Rule], ctx: &mut Ctx<'_>) {
+/// Walks `unit`; the children of `skip` (a class body split into units of its own) are not
+/// visited, though `skip` itself is.
+pub(crate) fn walk(
+    unit: Node<'_>,
+    skip: Option<usize>,
+    d: &Dispatch,
+    rules: &[Rule],
+    ctx: &mut Ctx<'_>,
+) {
     let mut cursor = unit.walk();
     loop {
         let node = cursor.node();
         enter(node, d, rules, ctx);
-        if cursor.goto_first_child() {
+        if Some(node.id()) != skip && cursor.goto_first_child() {
             continue;
         }
         loop {
