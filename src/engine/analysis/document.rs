@@ -36,6 +36,9 @@ struct Unit {
     resolved: Vec<Finding>,
 }
 
+/// Start, end, node kind and whether the unit is a class shell.
+type UnitKey = (usize, usize, (u16, bool));
+
 /// How a surviving unit moved: bytes and lines.
 #[derive(Clone, Copy)]
 struct Moved {
@@ -214,7 +217,7 @@ impl Document {
         rules: &RuleSet,
     ) {
         // Move old units to their post-edit positions; drop those an edit landed in.
-        let mut old: HashMap<(usize, usize, (u16, bool)), (Unit, Moved)> = HashMap::new();
+        let mut old: HashMap<UnitKey, (Unit, Moved)> = HashMap::new();
         let mut dropped: Vec<UnitResult> = Vec::new();
         for mut u in std::mem::take(&mut self.units) {
             let mut alive = edits.is_some();
