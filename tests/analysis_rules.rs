@@ -308,3 +308,194 @@ fn docs_list_every_rule() {
         );
     }
 }
+
+/// (rule, language, trigger, near miss) for Rust, JavaScript and TypeScript.
+const OTHER_FIXTURES: &[(&str, Language, &str, &str)] = &[
+    ("RS001", Language::Rust, "fn f( {}\n", "fn f() {}\n"),
+    (
+        "RS101",
+        Language::Rust,
+        "fn f(x: Option<u8>) -> u8 { x.unwrap() }\n",
+        "#[cfg(test)]\nmod tests {\n    #[test]\n    fn t() { Some(1).unwrap(); }\n}\nfn g(x: Option<u8>) -> u8 { x.unwrap_or(0) }\n",
+    ),
+    (
+        "RS102",
+        Language::Rust,
+        "fn f(x: Option<u8>) -> u8 { x.expect(\"x\") }\n",
+        "#[test]\nfn t() { Some(1).expect(\"x\"); }\n",
+    ),
+    (
+        "RS103",
+        Language::Rust,
+        "fn f() { std::todo!() }\n",
+        "fn f() { let todo = 1; }\n",
+    ),
+    (
+        "RS104",
+        Language::Rust,
+        "fn f() { unimplemented!(\"x\") }\n",
+        "fn f() { unreachable!() }\n",
+    ),
+    (
+        "RS105",
+        Language::Rust,
+        "fn f() {\n    // safe enough\n\n\n\n    unsafe { g() }\n}\n",
+        "fn f() {\n    unsafe { g() } // SAFETY: g has no preconditions\n}\n",
+    ),
+    (
+        "RS106",
+        Language::Rust,
+        "pub fn f() { panic!(\"x\") }\n",
+        "#[cfg(test)]\nmod tests {\n    fn f() { panic!(\"x\") }\n}\n",
+    ),
+    (
+        "RS107",
+        Language::Rust,
+        "fn f() { dbg!(1); }\n",
+        "fn f() { debug_assert!(true); }\n",
+    ),
+    (
+        "RS108",
+        Language::Rust,
+        "fn f() { eprintln!(\"x\"); }\n",
+        "fn f() { let _ = format!(\"x\"); }\n",
+    ),
+    (
+        "RS109",
+        Language::Rust,
+        "/* FIXME */ fn f() {}\n",
+        "// TODOS elsewhere\nfn f() {}\n",
+    ),
+    (
+        "RS110",
+        Language::Rust,
+        "fn f(v: Vec<u8>) { mem::forget(v) }\n",
+        "fn f(v: Vec<u8>) { forget_me(v) }\n",
+    ),
+    (
+        "RS111",
+        Language::Rust,
+        "fn f(x: u32) -> f32 { unsafe { transmute::<u32, f32>(x) } }\n",
+        "fn f(x: u32) -> f32 { f32::from_bits(x) }\n",
+    ),
+    (
+        "RS112",
+        Language::Rust,
+        "fn f() { process::exit(2) }\n",
+        "fn f() -> i32 { exit_code() }\n",
+    ),
+    (
+        "RS113",
+        Language::Rust,
+        "fn f() { loop {} }\n",
+        "fn f() { loop { break; } }\n",
+    ),
+    (
+        "RS114",
+        Language::Rust,
+        "fn f(v: &[u8]) -> Vec<u8> { v.to_vec().clone() }\n",
+        "fn f(v: &Vec<u8>) -> Vec<u8> { v.clone() }\n",
+    ),
+    ("JS001", Language::JavaScript, "let = ;\n", "let a = 1;\n"),
+    (
+        "JS101",
+        Language::JavaScript,
+        "window.eval(s);\n",
+        "evaluate(s);\n",
+    ),
+    (
+        "JS102",
+        Language::JavaScript,
+        "if (a != 1) {}\n",
+        "if (a == null) {}\nif (b !== 1) {}\n",
+    ),
+    (
+        "JS103",
+        Language::JavaScript,
+        "for (var i = 0; i < 3; i++) {}\n",
+        "for (let i = 0; i < 3; i++) {}\n",
+    ),
+    (
+        "JS104",
+        Language::JavaScript,
+        "el.outerHTML += x;\n",
+        "el.innerText = x;\n",
+    ),
+    (
+        "JS105",
+        Language::JavaScript,
+        "console.debug(x);\n",
+        "console.error(x);\n",
+    ),
+    (
+        "JS106",
+        Language::JavaScript,
+        "debugger;\n",
+        "const debuggerOn = true;\n",
+    ),
+    (
+        "JS107",
+        Language::JavaScript,
+        "new Function('return 1');\n",
+        "new FunctionCache();\n",
+    ),
+    (
+        "JS108",
+        Language::JavaScript,
+        "document.writeln(x);\n",
+        "document.createElement('p');\n",
+    ),
+    (
+        "JS109",
+        Language::JavaScript,
+        "try { f(); } catch {}\n",
+        "try { f(); } catch (e) { log(e); }\n",
+    ),
+    (
+        "JS110",
+        Language::JavaScript,
+        "fetch(url);\n",
+        "await fetch(url);\np.then(ok, fail);\n",
+    ),
+    (
+        "JS111",
+        Language::JavaScript,
+        "/* HACK */ f();\n",
+        "// hackathon\nf();\n",
+    ),
+    (
+        "JS112",
+        Language::JavaScript,
+        "setInterval(`tick()`, 5);\n",
+        "setInterval(() => tick(), 5);\n",
+    ),
+    (
+        "TS101",
+        Language::Tsx,
+        "let x: any[] = [];\n",
+        "let x: unknown[] = [];\nconst anyValue = 1;\n",
+    ),
+    ("TS102", Language::TypeScript, "f(a!.b);\n", "f(!a);\n"),
+    (
+        "TS103",
+        Language::TypeScript,
+        "/* @ts-ignore */ f();\n",
+        "// @ts-expect-error: wrong type\nf();\n",
+    ),
+];
+
+#[test]
+fn rust_js_ts_fixtures_trigger_and_near_misses_do_not() {
+    let mut failures = Vec::new();
+    for (id, lang, bad, near) in OTHER_FIXTURES {
+        let got = ids(bad, *lang);
+        if !got.iter().any(|r| r == id) {
+            failures.push(format!("{id}: {bad:?} does not trigger (got {got:?})"));
+        }
+        let got = ids(near, *lang);
+        if got.iter().any(|r| r == id) {
+            failures.push(format!("{id}: near miss {near:?} triggers"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -137,6 +137,8 @@ fn path_call(ctx: &mut Ctx<'_>, node: Node<'_>) {
         return;
     };
     let path = ctx.text_of(func);
+    // `transmute::<A, B>`: the turbofish is not part of the name.
+    let path = path.split("::<").next().unwrap_or(path);
     let last = path.rsplit("::").next().unwrap_or(path);
     let last = last.split('<').next().unwrap_or(last);
     let (hit, msg) = match rule_name(ctx) {
