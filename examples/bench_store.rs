@@ -8,21 +8,35 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kiln::engine::store::{LogLevel, LogLine, LogStream, LogWriter, NewRun, RunKind, Store, StoreConfig};
+use kiln::engine::store::{
+    LogLevel, LogLine, LogStream, LogWriter, NewRun, RunKind, Store, StoreConfig,
+};
 
 const INGEST_LINES: usize = 1_000_000;
 
 fn text(i: usize) -> String {
     // ~80 bytes, like a line of test output.
-    format!("{i:>8} tests/test_dates.py::test_parse_rfc3339[case-{:04}] PASSED  [ 42%] ....", i % 9973)
+    format!(
+        "{i:>8} tests/test_dates.py::test_parse_rfc3339[case-{:04}] PASSED  [ 42%] ....",
+        i % 9973
+    )
 }
 
 fn line(ts: i64, i: usize) -> LogLine {
-    LogLine { stage_id: Some(1), ts, stream: LogStream::Stdout, level: LogLevel::Info, text: text(i) }
+    LogLine {
+        stage_id: Some(1),
+        ts,
+        stream: LogStream::Stdout,
+        level: LogLevel::Info,
+        text: text(i),
+    }
 }
 
 fn config() -> StoreConfig {
-    StoreConfig { max_log_lines_per_run: u64::MAX / 2, ..StoreConfig::default() }
+    StoreConfig {
+        max_log_lines_per_run: u64::MAX / 2,
+        ..StoreConfig::default()
+    }
 }
 
 fn ingest_file(path: &Path, n: usize) -> Duration {
@@ -30,7 +44,13 @@ fn ingest_file(path: &Path, n: usize) -> Duration {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     for i in 0..n {
         // Same fields the store keeps: timestamp, stream, level, text.
-        writeln!(out, "{} stdout info {}", 1_795_300_000_000_000_i64 + i as i64, text(i)).unwrap();
+        writeln!(
+            out,
+            "{} stdout info {}",
+            1_795_300_000_000_000_i64 + i as i64,
+            text(i)
+        )
+        .unwrap();
     }
     out.into_inner().unwrap().sync_all().unwrap();
     start.elapsed()
@@ -40,7 +60,9 @@ fn ingest_store(store: &Store, run_id: i64, from: usize, n: usize) -> Duration {
     let start = Instant::now();
     let mut writer = LogWriter::new(store, run_id);
     for i in from..from + n {
-        writer.push(line(1_795_300_000_000_000 + i as i64, i)).unwrap();
+        writer
+            .push(line(1_795_300_000_000_000 + i as i64, i))
+            .unwrap();
     }
     writer.flush().unwrap();
     start.elapsed()
@@ -63,21 +85,42 @@ fn main() {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
     let store = Store::open(&db, &config()).unwrap();
-    let run = store.start_run(&NewRun { project_id: None, request_id: None, kind: RunKind::Sandbox }).unwrap();
+    let run = store
+        .start_run(&NewRun {
+            project_id: None,
+            request_id: None,
+            kind: RunKind::Sandbox,
+        })
+        .unwrap();
     let file_time = ingest_file(&dir.join("ingest.log"), INGEST_LINES);
     let store_time = ingest_store(&store, run.id, 0, INGEST_LINES);
     let rate = INGEST_LINES as f64 / store_time.as_secs_f64();
     println!("ingest {INGEST_LINES} lines (~80 B):");
-    println!("  plain file (BufWriter + fsync): {:>8.1} ms  {:>10.0} lines/s", ms(file_time), INGEST_LINES as f64 / file_time.as_secs_f64());
-    println!("  kiln store (LogWriter)        : {:>8.1} ms  {rate:>10.0} lines/s", ms(store_time));
-    println!("  ratio store/file              : {:.2}x  (target <= 3x, >= 500000 lines/s)", store_time.as_secs_f64() / file_time.as_secs_f64());
+    println!(
+        "  plain file (BufWriter + fsync): {:>8.1} ms  {:>10.0} lines/s",
+        ms(file_time),
+        INGEST_LINES as f64 / file_time.as_secs_f64()
+    );
+    println!(
+        "  kiln store (LogWriter)        : {:>8.1} ms  {rate:>10.0} lines/s",
+        ms(store_time)
+    );
+    println!(
+        "  ratio store/file              : {:.2}x  (target <= 3x, >= 500000 lines/s)",
+        store_time.as_secs_f64() / file_time.as_secs_f64()
+    );
     drop(store);
 
     // 2. Open and read the newest 1,000 lines of a run among `big_lines` stored lines.
     let big = dir.join("big.db");
     let big_log = dir.join("big.log");
     let store = Store::open(&big, &config()).unwrap();
-    let have: i64 = store.latest_runs(None, 1000).unwrap().iter().map(|r| r.log_lines).sum();
+    let have: i64 = store
+        .latest_runs(None, 1000)
+        .unwrap()
+        .iter()
+        .map(|r| r.log_lines)
+        .sum();
     if have as usize != big_lines {
         drop(store);
         for suffix in ["", "-wal", "-shm"] {
@@ -90,7 +133,13 @@ fn main() {
         std::io::stdout().flush().unwrap();
         let started = Instant::now();
         for r in 0..runs {
-            let run = store.start_run(&NewRun { project_id: None, request_id: None, kind: RunKind::Sandbox }).unwrap();
+            let run = store
+                .start_run(&NewRun {
+                    project_id: None,
+                    request_id: None,
+                    kind: RunKind::Sandbox,
+                })
+                .unwrap();
             ingest_store(&store, run.id, r * per_run, per_run);
         }
         println!("{:.1} s", started.elapsed().as_secs_f64());
@@ -110,13 +159,25 @@ fn main() {
     let mut tails = Vec::new();
     for _ in 0..21 {
         let start = Instant::now();
-        let out = std::process::Command::new("tail").args(["-n", "1000"]).arg(&big_log).output().unwrap();
+        let out = std::process::Command::new("tail")
+            .args(["-n", "1000"])
+            .arg(&big_log)
+            .output()
+            .unwrap();
         tails.push(start.elapsed());
         assert_eq!(out.stdout.iter().filter(|b| **b == b'\n').count(), 1_000);
     }
-    println!("open + newest 1000 lines of run {target_run} with {big_lines} lines stored (median of 21):");
-    println!("  kiln store     : {:>6.2} ms  (target < 10 ms)", ms(median(opens)));
-    println!("  tail -n 1000   : {:>6.2} ms  (plain file, includes process start)", ms(median(tails)));
+    println!(
+        "open + newest 1000 lines of run {target_run} with {big_lines} lines stored (median of 21):"
+    );
+    println!(
+        "  kiln store     : {:>6.2} ms  (target < 10 ms)",
+        ms(median(opens))
+    );
+    println!(
+        "  tail -n 1000   : {:>6.2} ms  (plain file, includes process start)",
+        ms(median(tails))
+    );
 }
 
 fn ms(d: Duration) -> f64 {

@@ -6,6 +6,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod ask;
+mod check;
 mod completions;
 mod config;
 mod context;
@@ -14,8 +15,9 @@ mod doctor;
 mod models;
 mod output;
 mod project;
-mod stats;
+mod rules;
 mod sandbox;
+mod stats;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -81,6 +83,10 @@ pub(crate) enum Command {
     Ask(ask::Args),
     /// Tokens and cost by model and by day
     Stats(stats::Args),
+    /// Analyse source files and report findings
+    Check(check::Args),
+    /// List the analysis rules, or explain one
+    Rules(rules::Args),
 }
 
 /// Runs the parsed command line and turns errors into a message and exit code 2.
@@ -109,6 +115,8 @@ pub(crate) fn main(cli: Cli) -> ExitCode {
         Command::Models(args) => models::run(&ctx, &args),
         Command::Ask(args) => ask::run(&ctx, &args),
         Command::Stats(args) => stats::run(&ctx, &args),
+        Command::Check(args) => check::run(&ctx, &args),
+        Command::Rules(args) => rules::run(&ctx, &args),
     };
     result.unwrap_or_else(|e| report(&e))
 }

@@ -1,13 +1,56 @@
-//! Placeholder: filled in by its own issue.
+//! Static analysis on tree-sitter: the rules behind `kiln check`, the LSP diagnostics and the
+//! pipeline's quality gate.
+//!
+//! Invariants: every file is parsed once and its tree walked once per unit with a cursor; each
+//! node is dispatched only to the rules registered for its kind ([`registry`]). A file is split
+//! into units (the root's children), each analysed on its own, plus a cheap file-level finish
+//! over facts the units collected; the incremental [`Document`] relies on this to re-run only
+//! the units an edit touched. Findings carry byte ranges and LSP ranges (0-based line, UTF-16
+//! column). The module never prints and never reads the environment.
 
-use serde::{Deserialize, Serialize};
+mod batch;
+mod cache;
+mod config;
+mod context;
+mod document;
+mod file;
+mod finding;
+mod fix;
+mod language;
+mod lines;
+pub mod registry;
+pub mod report;
+mod rule;
+mod rules;
+mod suppress;
+mod walk;
 
-/// Errors of this module.
+pub use batch::{CheckOptions, CheckOutcome, FileReport, Note, NoteKind, check_paths};
+pub use config::{AnalysisConfig, RuleOverride};
+pub use document::{Document, TextChange};
+pub use file::{FileKind, analyze_source};
+pub use finding::{Category, Edit, Finding, Fix, Position, Range, Severity};
+pub use fix::{FixMode, apply_fixes, fix_source};
+pub use language::Language;
+pub use lines::LineIndex;
+pub use registry::{RuleSet, all_rules, rule_by_id};
+pub use rule::{FixAvailability, Rule};
+
+use std::path::PathBuf;
+
+/// Errors of the analysis module.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {}
-
-/// The `[analysis]` section of the config.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AnalysisConfig {}
+pub enum Error {
+    #[error("unknown rule '{0}'; `kiln rules` lists them")]
+    UnknownRule(String),
+    #[error("cannot parse the file as {0}")]
+    Parse(Language),
+    #[error("edit range {line}:{character} is outside the document")]
+    EditOutOfRange { line: u32, character: u32 },
+    #[error("cannot write '{}': {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}

@@ -8,6 +8,7 @@
 mod artifacts;
 mod changes;
 mod feedback;
+mod findings;
 mod generations;
 mod logs;
 mod migrate;
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 pub use artifacts::{Artifact, NewArtifact};
 pub use changes::{Change, ChangeFeed, ChangeOp, FeedEvent};
 pub use feedback::{Feedback, FeedbackTarget, Verdict};
+pub use findings::StoredFinding;
 pub use generations::{CachedResponse, Generation, NewGeneration, UsageRow};
 pub use logs::{Appended, LogLevel, LogLine, LogStream, LogWriter, StoredLogLine};
 pub use migrate::SCHEMA_VERSION;

@@ -1,0 +1,177 @@
+//! `kiln check [PATH...]`: analyse files and report findings (human, json or sarif); `--fix`
+//! applies safe fixes; `--record` stores the findings as a check run in the database.
+//!
+//! Exit codes: 0 no finding at or above `--fail-on` (or `--exit-zero`), 1 findings, 2 errors.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use kiln::engine::analysis::{self, CheckOptions, FixMode, Language, RuleSet, Severity};
+use kiln::engine::store::{NewRun, RunKind, Status};
+
+use super::{Context, Format};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// Findings with code frames
+    Human,
+    /// One JSON document
+    Json,
+    /// SARIF 2.1.0
+    Sarif,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum FailOn {
+    Error,
+    Warning,
+    Info,
+    Hint,
+}
+
+#[derive(Debug, clap::Args)]
+#[allow(clippy::struct_excessive_bools)] // clap flags
+pub(crate) struct Args {
+    /// Files or directories to check (directories respect .gitignore) [default: .]
+    pub(crate) paths: Vec<PathBuf>,
+    /// Report format; overrides --format (sarif is only available here)
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub(crate) output_format: Option<OutputFormat>,
+    /// Only run these rules (ids or prefixes, comma-separated: PY1,RS101)
+    #[arg(long, value_delimiter = ',', value_name = "RULES")]
+    pub(crate) select: Vec<String>,
+    /// Never run these rules (ids or prefixes, comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "RULES")]
+    pub(crate) ignore: Vec<String>,
+    /// Apply safe fixes in place (atomic writes)
+    #[arg(long)]
+    pub(crate) fix: bool,
+    /// With --fix, also apply fixes marked unsafe
+    #[arg(long, requires = "fix")]
+    pub(crate) unsafe_fixes: bool,
+    /// Exit 0 even when there are findings
+    #[arg(long)]
+    pub(crate) exit_zero: bool,
+    /// Exit 1 when a finding is at least this severe
+    #[arg(long, value_enum, default_value_t = FailOn::Warning)]
+    pub(crate) fail_on: FailOn,
+    /// Store the findings as a check run in the database
+    #[arg(long)]
+    pub(crate) record: bool,
+    /// Analyse every file, ignoring and not updating the findings cache
+    #[arg(long)]
+    pub(crate) no_cache: bool,
+    /// Worker threads [default: one per core]
+    #[arg(long, value_name = "N")]
+    pub(crate) threads: Option<usize>,
+    /// Parse files as this language instead of detecting it (python, rust, javascript, typescript, tsx)
+    #[arg(long, value_name = "LANG")]
+    pub(crate) language: Option<String>,
+}
+
+pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
+    let config = &ctx.config.config.analysis;
+    let rules = RuleSet::with_selection(config, &args.select, &args.ignore)?;
+    let language = args
+        .language
+        .as_deref()
+        .map(|l| {
+            Language::from_name(l).with_context(|| {
+                format!("unknown language '{l}'; use python, rust, javascript, typescript or tsx")
+            })
+        })
+        .transpose()?;
+    let format = args.output_format.unwrap_or(match ctx.format {
+        Format::Human => OutputFormat::Human,
+        Format::Json => OutputFormat::Json,
+    });
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.paths.clone()
+    };
+    let cache_file = (!args.no_cache).then(|| {
+        ctx.paths
+            .state_dir
+            .join("analysis-cache")
+            .join(cache_name(&ctx.cwd))
+    });
+    let opts = CheckOptions {
+        paths,
+        threads: args.threads.unwrap_or(0),
+        language,
+        fix: args.fix.then_some(if args.unsafe_fixes {
+            FixMode::IncludeUnsafe
+        } else {
+            FixMode::SafeOnly
+        }),
+        cache_file,
+        keep_source: format == OutputFormat::Human,
+    };
+    let started = std::time::Instant::now();
+    let outcome = analysis::check_paths(&opts, &rules);
+    tracing::info!(
+        files = outcome.files_checked,
+        cache_hits = outcome.cache_hits,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "check finished"
+    );
+    if args.record {
+        record(ctx, &outcome)?;
+    }
+    let text = match format {
+        OutputFormat::Human => {
+            let color = std::io::stdout().is_terminal()
+                && ctx.env.get("NO_COLOR").is_none_or(str::is_empty);
+            analysis::report::human(&outcome, color)
+        }
+        OutputFormat::Json => analysis::report::json(&outcome),
+        OutputFormat::Sarif => analysis::report::sarif(&outcome),
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .context("cannot write the report")?;
+    if !text.ends_with('\n') {
+        writeln!(out).context("cannot write the report")?;
+    }
+    let threshold = match args.fail_on {
+        FailOn::Error => Severity::Error,
+        FailOn::Warning => Severity::Warning,
+        FailOn::Info => Severity::Info,
+        FailOn::Hint => Severity::Hint,
+    };
+    let failing = outcome.findings().any(|(_, f)| f.severity >= threshold);
+    Ok(if failing && !args.exit_zero {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// One cache file per working directory.
+fn cache_name(cwd: &std::path::Path) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(cwd.to_string_lossy().as_bytes());
+    format!("{}.json", hex::encode(&digest[..8]))
+}
+
+fn record(ctx: &Context, outcome: &analysis::CheckOutcome) -> anyhow::Result<()> {
+    let mut store = ctx.open_store()?;
+    let run = store.start_run(&NewRun {
+        project_id: None,
+        request_id: None,
+        kind: RunKind::Check,
+    })?;
+    let mut total = 0;
+    for file in &outcome.files {
+        let name = analysis::report::display_path(&file.path);
+        total += store
+            .insert_findings(run.id, None, &name, &file.findings)
+            .with_context(|| format!("cannot record the findings of '{name}'"))?;
+    }
+    store.finish_run(run.id, Status::Succeeded, None)?;
+    eprintln!("recorded {total} findings as run {}", run.id);
+    Ok(())
+}

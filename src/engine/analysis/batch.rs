@@ -1,0 +1,495 @@
+//! `kiln check` in the engine: walk paths (respecting .gitignore), analyse files in parallel,
+//! reuse cached findings of unchanged files, optionally apply fixes with atomic writes. Bad
+//! input never stops the run: it becomes a [`Note`].
+
+use std::collections::HashMap;
+use std::hash::Hasher;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::UNIX_EPOCH;
+
+use serde::{Deserialize, Serialize};
+
+use super::cache::{Cache, Entry};
+use super::file::{FileKind, analyze_with, new_parser};
+use super::finding::Finding;
+use super::fix::{FixMode, fix_source};
+use super::language::Language;
+use super::registry::RuleSet;
+
+/// What to check and how.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    pub paths: Vec<PathBuf>,
+    /// Worker threads; 0 means one per core.
+    pub threads: usize,
+    /// Parse every file as this language instead of detecting it.
+    pub language: Option<Language>,
+    pub fix: Option<FixMode>,
+    /// Where findings of unchanged files are cached; `None` disables the cache.
+    pub cache_file: Option<PathBuf>,
+    /// Keep the text of files with findings (for code frames).
+    pub keep_source: bool,
+}
+
+/// Why a file was skipped or only partly trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoteKind {
+    Binary,
+    InvalidUtf8,
+    TooLarge,
+    Unreadable,
+    Walk,
+    UnknownLanguage,
+    WriteFailed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub path: PathBuf,
+    pub kind: NoteKind,
+    pub message: String,
+}
+
+/// The findings of one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    pub path: PathBuf,
+    pub language: Language,
+    pub findings: Vec<Finding>,
+    /// Fixes applied to this file by `--fix`.
+    pub fixed: usize,
+    #[serde(skip)]
+    pub source: Option<String>,
+}
+
+/// Everything a check produced.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CheckOutcome {
+    /// Files with findings, sorted by path.
+    pub files: Vec<FileReport>,
+    pub files_checked: usize,
+    pub cache_hits: usize,
+    pub fixed: usize,
+    pub notes: Vec<Note>,
+}
+
+impl CheckOutcome {
+    pub fn findings(&self) -> impl Iterator<Item = (&FileReport, &Finding)> {
+        self.files
+            .iter()
+            .flat_map(|f| f.findings.iter().map(move |x| (f, x)))
+    }
+}
+
+/// Checks `opts.paths`. Never fails on a bad file; only on a cache that cannot be written.
+pub fn check_paths(opts: &CheckOptions, rules: &RuleSet) -> CheckOutcome {
+    let mut notes = Vec::new();
+    let files = collect(opts, &mut notes);
+    let cache = opts
+        .cache_file
+        .as_deref()
+        .filter(|_| opts.fix.is_none())
+        .map(|p| Cache::load(p, rules.fingerprint()))
+        .unwrap_or_default();
+    let threads = if opts.threads == 0 {
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+    } else {
+        opts.threads
+    }
+    .min(files.len().max(1));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, Outcome)>> = Mutex::new(Vec::with_capacity(files.len()));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut parsers = HashMap::new();
+                let mut local = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((path, lang)) = files.get(i) else {
+                        break;
+                    };
+                    local.push((
+                        i,
+                        check_file(path, *lang, opts, rules, &cache, &mut parsers),
+                    ));
+                }
+                results
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .extend(local);
+            });
+        }
+    });
+    let mut results = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    results.sort_by_key(|(i, _)| *i);
+    let mut out = CheckOutcome::default();
+    let mut new_cache = Cache::new(rules.fingerprint());
+    let mut dirty = false;
+    for (_, r) in results {
+        notes.extend(r.notes);
+        if r.checked {
+            out.files_checked += 1;
+        }
+        if r.cache_hit {
+            out.cache_hits += 1;
+        } else if r.entry.is_some() {
+            dirty = true;
+        }
+        if let Some((key, entry)) = r.entry {
+            new_cache.entries.insert(key, entry);
+        }
+        if let Some(report) = r.report {
+            out.fixed += report.fixed;
+            if !report.findings.is_empty() || report.fixed > 0 {
+                out.files.push(report);
+            }
+        }
+    }
+    if let Some(path) = &opts.cache_file
+        && opts.fix.is_none()
+        && (dirty || new_cache.entries.len() != cache.entries.len())
+        && let Err(e) = new_cache.save(path)
+    {
+        tracing::warn!(path = %path.display(), "cannot write the analysis cache: {e}");
+    }
+    out.notes = notes;
+    out
+}
+
+/// Expands directories into source files, in a stable order.
+fn collect(opts: &CheckOptions, notes: &mut Vec<Note>) -> Vec<(PathBuf, Language)> {
+    let mut out = Vec::new();
+    for root in &opts.paths {
+        let meta = std::fs::metadata(root);
+        if meta.as_ref().is_ok_and(std::fs::Metadata::is_file) {
+            let lang = opts.language.or_else(|| {
+                let head = read_head(root);
+                Language::detect(root, &head)
+            });
+            match lang {
+                Some(l) => out.push((root.clone(), l)),
+                None => notes.push(Note {
+                    path: root.clone(),
+                    kind: NoteKind::UnknownLanguage,
+                    message: "skipped: no known language for this file (pass --language)".into(),
+                }),
+            }
+            continue;
+        }
+        if let Err(e) = meta {
+            notes.push(Note {
+                path: root.clone(),
+                kind: NoteKind::Unreadable,
+                message: format!("cannot read: {e}"),
+            });
+            continue;
+        }
+        let walker = ignore::WalkBuilder::new(root)
+            .follow_links(true)
+            .require_git(false)
+            .build();
+        let mut found = Vec::new();
+        for entry in walker {
+            match entry {
+                Ok(e) => {
+                    if e.file_type().is_some_and(|t| t.is_file()) {
+                        let p = e.into_path();
+                        let lang = opts.language.or_else(|| {
+                            p.extension()
+                                .and_then(|x| x.to_str())
+                                .and_then(Language::from_extension)
+                        });
+                        if let Some(l) = lang {
+                            found.push((p, l));
+                        }
+                    } else if e.path_is_symlink() && e.file_type().is_none() {
+                        notes.push(Note {
+                            path: e.into_path(),
+                            kind: NoteKind::Unreadable,
+                            message: "broken symbolic link".into(),
+                        });
+                    }
+                }
+                Err(e) => notes.push(walk_note(&e)),
+            }
+        }
+        found.sort();
+        out.extend(found);
+    }
+    out
+}
+
+fn walk_note(e: &ignore::Error) -> Note {
+    let path = walk_error_path(e).unwrap_or_default();
+    let (kind, message) = if is_loop(e) {
+        (NoteKind::Walk, "skipped: symbolic link loop".to_owned())
+    } else {
+        (NoteKind::Unreadable, format!("cannot read: {e}"))
+    };
+    Note {
+        path,
+        kind,
+        message,
+    }
+}
+
+fn is_loop(e: &ignore::Error) -> bool {
+    match e {
+        ignore::Error::Loop { .. } => true,
+        ignore::Error::WithPath { err, .. }
+        | ignore::Error::WithDepth { err, .. }
+        | ignore::Error::WithLineNumber { err, .. } => is_loop(err),
+        ignore::Error::Io(io) => io.raw_os_error() == Some(40), // ELOOP: a link to itself
+        _ => false,
+    }
+}
+
+fn walk_error_path(e: &ignore::Error) -> Option<PathBuf> {
+    match e {
+        ignore::Error::WithPath { path, .. } => Some(path.clone()),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            walk_error_path(err)
+        }
+        ignore::Error::Loop { child, .. } => Some(child.clone()),
+        _ => None,
+    }
+}
+
+fn read_head(path: &Path) -> Vec<u8> {
+    use std::io::Read;
+    let mut buf = vec![0; 256];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut buf))
+        .unwrap_or(0);
+    buf.truncate(n);
+    buf
+}
+
+#[derive(Default)]
+struct Outcome {
+    checked: bool,
+    cache_hit: bool,
+    report: Option<FileReport>,
+    entry: Option<(String, Entry)>,
+    notes: Vec<Note>,
+}
+
+fn note(path: &Path, kind: NoteKind, message: impl Into<String>) -> Note {
+    Note {
+        path: path.to_owned(),
+        kind,
+        message: message.into(),
+    }
+}
+
+fn content_hash(bytes: &[u8]) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    h.write(bytes);
+    h.finish()
+}
+
+fn check_file(
+    path: &Path,
+    lang: Language,
+    opts: &CheckOptions,
+    rules: &RuleSet,
+    cache: &Cache,
+    parsers: &mut HashMap<Language, tree_sitter::Parser>,
+) -> Outcome {
+    let mut out = Outcome::default();
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => {
+            out.notes.push(note(
+                path,
+                NoteKind::Unreadable,
+                format!("cannot read: {e}"),
+            ));
+            return out;
+        }
+    };
+    if meta.len() > rules.max_file_bytes {
+        out.notes.push(note(
+            path,
+            NoteKind::TooLarge,
+            format!(
+                "skipped: {} bytes is over analysis.max_file_bytes ({})",
+                meta.len(),
+                rules.max_file_bytes
+            ),
+        ));
+        return out;
+    }
+    let key = path.to_string_lossy().into_owned();
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    if let Some(entry) = cache.entries.get(&key)
+        && entry.mtime_ns == mtime
+        && entry.size == meta.len()
+    {
+        out.checked = true;
+        out.cache_hit = true;
+        out.notes.extend(entry.notes.iter().cloned());
+        let source = (opts.keep_source && !entry.findings.is_empty())
+            .then(|| std::fs::read(path).ok())
+            .flatten()
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        out.report = Some(FileReport {
+            path: path.to_owned(),
+            language: lang,
+            findings: entry.findings.clone(),
+            fixed: 0,
+            source,
+        });
+        out.entry = Some((key, entry.clone()));
+        return out;
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            out.notes.push(note(
+                path,
+                NoteKind::Unreadable,
+                format!("cannot read: {e}"),
+            ));
+            return out;
+        }
+    };
+    if memchr_nul(&bytes) {
+        out.notes.push(note(
+            path,
+            NoteKind::Binary,
+            "skipped: binary file (contains NUL bytes)",
+        ));
+        return out;
+    }
+    let hash = content_hash(&bytes);
+    // Touched but unchanged (same content): reuse the findings without parsing.
+    if opts.fix.is_none()
+        && let Some(entry) = cache.entries.get(&key)
+        && entry.hash == hash
+        && entry.size == meta.len()
+    {
+        out.checked = true;
+        out.cache_hit = true;
+        out.notes.extend(entry.notes.iter().cloned());
+        let keep = opts.keep_source && !entry.findings.is_empty();
+        out.report = Some(FileReport {
+            path: path.to_owned(),
+            language: lang,
+            findings: entry.findings.clone(),
+            fixed: 0,
+            source: keep.then(|| String::from_utf8_lossy(&bytes).into_owned()),
+        });
+        let mut entry = entry.clone();
+        entry.mtime_ns = mtime;
+        out.entry = Some((key, entry));
+        return out;
+    }
+    let mut file_notes = Vec::new();
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            file_notes.push(note(
+                path,
+                NoteKind::InvalidUtf8,
+                format!("invalid UTF-8 at byte {at}; read with replacement characters"),
+            ));
+            String::from_utf8_lossy(e.as_bytes()).into_owned()
+        }
+    };
+    let kind = FileKind::of_path(path, rules);
+    out.checked = true;
+    if let Some(mode) = opts.fix {
+        match fix_source(&text, lang, kind, rules, mode) {
+            Ok((fixed_text, n, findings)) => {
+                if n > 0
+                    && let Err(e) = write_atomic(path, fixed_text.as_bytes())
+                {
+                    file_notes.push(note(
+                        path,
+                        NoteKind::WriteFailed,
+                        format!("fixes not written: {e}"),
+                    ));
+                }
+                out.report = Some(FileReport {
+                    path: path.to_owned(),
+                    language: lang,
+                    source: opts.keep_source.then_some(fixed_text),
+                    findings,
+                    fixed: n,
+                });
+            }
+            Err(e) => file_notes.push(note(path, NoteKind::Unreadable, e.to_string())),
+        }
+        out.notes = file_notes;
+        return out;
+    }
+    let parser = match parsers.entry(lang) {
+        std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+        std::collections::hash_map::Entry::Vacant(v) => match new_parser(lang) {
+            Ok(p) => v.insert(p),
+            Err(e) => {
+                out.notes
+                    .push(note(path, NoteKind::Unreadable, e.to_string()));
+                return out;
+            }
+        },
+    };
+    match analyze_with(parser, &text, lang, kind, rules) {
+        Ok(findings) => {
+            out.entry = Some((
+                key,
+                Entry {
+                    mtime_ns: mtime,
+                    size: meta.len(),
+                    hash,
+                    findings: findings.clone(),
+                    notes: file_notes.clone(),
+                },
+            ));
+            let keep = opts.keep_source && !findings.is_empty();
+            out.report = Some(FileReport {
+                path: path.to_owned(),
+                language: lang,
+                findings,
+                fixed: 0,
+                source: keep.then_some(text),
+            });
+        }
+        Err(e) => file_notes.push(note(path, NoteKind::Unreadable, e.to_string())),
+    }
+    out.notes.extend(file_notes);
+    out
+}
+
+fn memchr_nul(bytes: &[u8]) -> bool {
+    bytes.contains(&0)
+}
+
+/// Writes via a temporary file in the same directory, keeping the permissions, then renames.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        std::fs::set_permissions(tmp.path(), meta.permissions())?;
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

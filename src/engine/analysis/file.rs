@@ -1,0 +1,279 @@
+//! Analysing one file: parse, walk each unit (a child of the root), finish file-level rules,
+//! then resolve severities, suppressions and LSP ranges.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use tree_sitter::{Node, Parser, Tree};
+
+use super::Error;
+use super::context::{Ctx, FinishCtx, RawFinding, UnitFacts};
+use super::finding::Finding;
+use super::language::Language;
+use super::lines::LineIndex;
+use super::registry::{RuleSet, table};
+use super::suppress::Suppressions;
+use super::walk::walk;
+
+/// What kind of file is analysed; some rules only apply to library code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileKind {
+    /// Test code: asserts, unwraps and prints are fine.
+    pub is_test: bool,
+    /// A script or entry point: prints and exits are fine.
+    pub is_script: bool,
+    /// A package `__init__.py` (imports are re-exports).
+    pub is_init: bool,
+}
+
+impl FileKind {
+    /// Classifies a path with the rule set's `test_paths` / `script_paths` fragments.
+    pub fn of_path(path: &Path, rules: &RuleSet) -> Self {
+        let s = path.to_string_lossy().replace('\\', "/");
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let hit = |frags: &[String]| {
+            frags.iter().any(|f| {
+                if f.ends_with('/') {
+                    s.starts_with(f.as_str()) || s.contains(&format!("/{f}"))
+                } else {
+                    name.contains(f.as_str())
+                }
+            })
+        };
+        Self {
+            is_test: hit(&rules.test_paths),
+            is_script: hit(&rules.script_paths),
+            is_init: name == "__init__.py",
+        }
+    }
+}
+
+/// The result of analysing one unit.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct UnitResult {
+    pub findings: Vec<RawFinding>,
+    pub facts: UnitFacts,
+}
+
+impl UnitResult {
+    pub(crate) fn shift(&mut self, delta: isize) {
+        for f in &mut self.findings {
+            f.shift(delta);
+        }
+        self.facts.shift(delta);
+    }
+}
+
+pub(crate) fn new_parser(lang: Language) -> Result<Parser, Error> {
+    let mut parser = Parser::new();
+    parser
+        .set_language(&lang.grammar())
+        .map_err(|_| Error::Parse(lang))?;
+    Ok(parser)
+}
+
+/// A unit of analysis: a child of the root walked whole, or a module-level Python class's shell
+/// (everything but the statements of its body, which are units of their own, so an edit in a
+/// big class re-analyses one method rather than the class).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UnitNode<'t> {
+    pub node: Node<'t>,
+    /// The class body whose children are not walked.
+    pub skip: Option<Node<'t>>,
+}
+
+/// The units of a tree, in text order.
+pub(crate) fn units_of(root: Node<'_>, lang: Language) -> Vec<UnitNode<'_>> {
+    let mut out = Vec::with_capacity(root.child_count() as usize);
+    let mut cursor = root.walk();
+    if !cursor.goto_first_child() {
+        if root.is_error() || root.is_missing() {
+            out.push(UnitNode {
+                node: root,
+                skip: None,
+            });
+        }
+        return out;
+    }
+    loop {
+        let node = cursor.node();
+        let class = match node.kind() {
+            "class_definition" => Some(node),
+            "decorated_definition" => node
+                .child_by_field_name("definition")
+                .filter(|d| d.kind() == "class_definition"),
+            _ => None,
+        };
+        let body = class
+            .filter(|c| lang == Language::Python && !c.has_error())
+            .and_then(|c| c.child_by_field_name("body"));
+        out.push(UnitNode { node, skip: body });
+        if let Some(body) = body {
+            let mut bc = body.walk();
+            if bc.goto_first_child() {
+                loop {
+                    out.push(UnitNode {
+                        node: bc.node(),
+                        skip: None,
+                    });
+                    if !bc.goto_next_sibling() {
+                        break;
+                    }
+                }
+            }
+        }
+        if !cursor.goto_next_sibling() {
+            break;
+        }
+    }
+    out
+}
+
+pub(crate) fn analyze_unit(
+    unit: UnitNode<'_>,
+    text: &str,
+    lang: Language,
+    file: FileKind,
+    rules: &RuleSet,
+) -> UnitResult {
+    let mut ctx = Ctx::new(text, file, &rules.params);
+    walk(
+        unit.node,
+        unit.skip.map(|s| s.id()),
+        rules.dispatch(lang),
+        table(),
+        &mut ctx,
+    );
+    UnitResult {
+        findings: ctx.out,
+        facts: ctx.facts,
+    }
+}
+
+/// The file-level rules over the facts of every unit.
+pub(crate) fn finish<'a>(
+    units: impl Iterator<Item = &'a UnitResult> + Clone,
+    used: &HashMap<u64, i32>,
+    lang: Language,
+    rules: &RuleSet,
+) -> Vec<RawFinding> {
+    let mut out = Vec::new();
+    let d = rules.dispatch(lang);
+    if d.finish.is_empty() {
+        return out;
+    }
+    let imports = units
+        .flat_map(|u| u.facts.imports.iter())
+        .collect::<Vec<_>>();
+    for &rule in &d.finish {
+        if let Some(f) = table()[rule as usize].finish {
+            let cx = FinishCtx {
+                rule,
+                imports: imports.clone(),
+                used,
+            };
+            f(&cx, &mut out);
+        }
+    }
+    out
+}
+
+/// Turns raw findings into sorted, suppression-filtered findings with LSP ranges.
+pub(crate) fn resolve<'a>(
+    raw: impl Iterator<Item = &'a RawFinding>,
+    text: &str,
+    lines: &LineIndex,
+    lang: Language,
+    rules: &RuleSet,
+    supp: &Suppressions,
+) -> Vec<Finding> {
+    let all = table();
+    let mut out: Vec<Finding> = raw
+        .filter_map(|r| {
+            let id = all[r.rule as usize].id;
+            if supp.file_ignores(id) {
+                return None;
+            }
+            let start = lines.position(text, r.start);
+            if Suppressions::line_ignores(text, lines, start.line as usize, id, lang) {
+                return None;
+            }
+            let end = lines.position(text, r.end);
+            let fix = r.fix.clone().map(|mut f| {
+                for e in &mut f.edits {
+                    e.range.start = lines.position(text, e.start);
+                    e.range.end = lines.position(text, e.end);
+                }
+                f
+            });
+            Some(Finding {
+                rule: id.to_owned(),
+                severity: rules.severity(r.rule),
+                message: r.message.clone(),
+                start: r.start,
+                end: r.end,
+                range: super::finding::Range { start, end },
+                fix,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (a.start, a.end, &a.rule).cmp(&(b.start, b.end, &b.rule)));
+    out.dedup_by(|a, b| a.start == b.start && a.end == b.end && a.rule == b.rule);
+    out
+}
+
+/// Parses and analyses a whole text.
+pub(crate) fn analyze_tree(
+    tree: &Tree,
+    text: &str,
+    lang: Language,
+    file: FileKind,
+    rules: &RuleSet,
+) -> Vec<Finding> {
+    let units: Vec<UnitResult> = units_of(tree.root_node(), lang)
+        .into_iter()
+        .map(|u| analyze_unit(u, text, lang, file, rules))
+        .collect();
+    let mut used: HashMap<u64, i32> = HashMap::new();
+    for u in &units {
+        for &h in &u.facts.used {
+            *used.entry(h).or_default() += 1;
+        }
+    }
+    let fin = finish(units.iter(), &used, lang, rules);
+    let lines = LineIndex::new(text);
+    let supp = Suppressions::scan(text, lang);
+    resolve(
+        units
+            .iter()
+            .flat_map(|u| u.findings.iter())
+            .chain(fin.iter()),
+        text,
+        &lines,
+        lang,
+        rules,
+        &supp,
+    )
+}
+
+/// Analyses `text` as `lang`, the way `kiln check` analyses a file.
+pub fn analyze_source(
+    text: &str,
+    lang: Language,
+    file: FileKind,
+    rules: &RuleSet,
+) -> Result<Vec<Finding>, Error> {
+    let mut parser = new_parser(lang)?;
+    analyze_with(&mut parser, text, lang, file, rules)
+}
+
+pub(crate) fn analyze_with(
+    parser: &mut Parser,
+    text: &str,
+    lang: Language,
+    file: FileKind,
+    rules: &RuleSet,
+) -> Result<Vec<Finding>, Error> {
+    let tree = parser.parse(text, None).ok_or(Error::Parse(lang))?;
+    Ok(analyze_tree(&tree, text, lang, file, rules))
+}
