@@ -165,7 +165,7 @@ fn main() {
             .output()
             .unwrap();
         tails.push(start.elapsed());
-        assert_eq!(out.stdout.iter().filter(|b| **b == b'\n').count(), 1_000);
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1_000);
     }
     println!(
         "open + newest 1000 lines of run {target_run} with {big_lines} lines stored (median of 21):"

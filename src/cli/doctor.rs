@@ -10,6 +10,11 @@ use super::{Context, Format, output};
 
 pub(crate) fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let mut checks = vec![config_check(ctx), database_check(ctx)];
+    checks.extend(kiln::engine::sandbox::doctor_checks());
+    checks.extend(kiln::engine::llm::doctor_checks(
+        &ctx.config.config.models,
+        &ctx.env,
+    ));
     checks.push(match &ctx.log.file {
         Some(file) => Check::new("log file", CheckStatus::Ok, file.display().to_string()),
         None => Check::new(

@@ -148,8 +148,16 @@ fn preflight(path: &Path, mode: OpenMode) -> Result<bool> {
         u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
     };
     let (change_counter, page_count, valid_for) = (be32(24), u64::from(be32(28)), be32(92));
-    // The in-header size is trustworthy only when it was written with the current change counter.
-    if valid_for == change_counter && page_count > 0 && meta.len() < page_count * page_size {
+    // The in-header size is trustworthy only when it was written with the current change counter,
+    // and only when no WAL holds newer pages that a checkpoint has yet to copy into the file.
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal_pending = std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0);
+    if !wal_pending
+        && valid_for == change_counter
+        && page_count > 0
+        && meta.len() < page_count * page_size
+    {
         return Err(Error::Corrupt {
             path: path.to_owned(),
             detail: format!(
