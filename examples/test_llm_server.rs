@@ -3,10 +3,10 @@
 //! until killed. Usage: `test_llm_server [--port N] [--require-key KEY]`.
 //!
 //! Script replies with `POST /_script` (a JSON array of replies) or a `#kiln-test {...}` line in
-//! the prompt; see tests/support/llm_server.rs.
+//! the prompt; see tests/it/support/llm_server.rs.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-#[path = "../tests/support/llm_server.rs"]
+#[path = "../tests/it/support/llm_server.rs"]
 mod llm_server;
 
 use std::io::Write;

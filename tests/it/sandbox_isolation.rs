@@ -1,11 +1,8 @@
 //! Isolation layers of `kiln sandbox run`, each verified from inside with a real program.
 
-#[path = "support/sandbox.rs"]
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 
-use support::*;
+use crate::support::sandbox::*;
 
 fn kv(stdout: &str, key: &str) -> String {
     stdout

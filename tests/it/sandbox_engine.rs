@@ -1,15 +1,12 @@
 //! The engine API of the sandbox (as kiln-lsp and the dashboard use it): tagged, ordered output
 //! lines, cancellation, and bounded memory on large output (through the CLI).
 
-#[path = "support/sandbox.rs"]
-mod support;
-
 use std::io::Read;
 use std::time::{Duration, Instant};
 
+use crate::support::sandbox::*;
 use kiln::engine::env::Env;
 use kiln::engine::sandbox::{RunSpec, Sandbox, SandboxConfig, Stream, Termination};
-use support::*;
 
 fn spec(argv: &[&str]) -> RunSpec {
     let env = Env::from_pairs([("PATH", "/usr/bin:/bin"), ("OPENAI_API_KEY", FAKE_KEY)]);

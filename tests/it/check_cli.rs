@@ -326,12 +326,11 @@ fn sarif_output_validates_against_the_sarif_2_1_0_schema() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python = root.join("target/analysis-venv/bin/python");
     let schema = root.join("target/sarif-schema-2.1.0.json");
-    if !python.exists() || !schema.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "run tests/setup/analysis.sh first (CI must not skip this test)"
-        );
-        eprintln!("SKIPPED: run tests/setup/analysis.sh to validate SARIF");
+    if !crate::support::require(
+        python.exists() && schema.exists(),
+        "sarif schema validation",
+        "run tests/setup/analysis.sh first",
+    ) {
         return;
     }
     let sb = Sandbox::new();

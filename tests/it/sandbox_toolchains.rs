@@ -3,13 +3,10 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-#[path = "support/sandbox.rs"]
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use support::*;
+use crate::support::sandbox::*;
 
 /// A project directory the sandboxed program may write (as root it runs as uid 65534).
 fn project(files: &[(&str, &str)]) -> tempfile::TempDir {

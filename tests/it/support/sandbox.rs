@@ -117,19 +117,7 @@ pub fn py(opts: &[&str], code: &str) -> Run {
     run(opts, &[PY, "-c", code])
 }
 
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-/// Whether `what` can be tested here; prints the reason otherwise (and panics in CI).
-pub fn require(ok: bool, what: &str, reason: &str) -> bool {
-    if ok {
-        return true;
-    }
-    assert!(!in_ci(), "{what}: {reason} (CI machines must support this)");
-    eprintln!("SKIP {what}: {reason}");
-    false
-}
+pub use super::{in_ci, require};
 
 /// Whether this host can run isolated sandboxes at all.
 pub fn isolation_available(what: &str) -> bool {

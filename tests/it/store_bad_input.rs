@@ -2,11 +2,9 @@
 
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns may unwrap too
 
-mod harness;
-
 use std::time::{Duration, Instant};
 
-use harness::{Kiln, describe, digest};
+use crate::support::kiln::{Kiln, describe, digest};
 
 /// A database with some data in it, closed cleanly (WAL checkpointed into the file).
 fn populated(kiln: &Kiln) -> std::path::PathBuf {
@@ -150,7 +148,7 @@ fn a_corrupt_database_is_reported_and_untouched() {
     }
     std::fs::write(&db, &bytes).unwrap();
     let before = digest(&db);
-    let out = kiln.run(&["db", "check"]);
+    let out = kiln.output(&["db", "check"]);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -2,9 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns may unwrap too
 
-mod harness;
-
-use harness::Kiln;
+use crate::support::kiln::Kiln;
 use serde_json::Value;
 
 #[test]
@@ -83,7 +81,11 @@ fn config_show_reports_each_layer_and_its_origin() {
         .env("KILN_STORE__MAX_LOG_LINES_PER_RUN", "42")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", harness::describe(&out));
+    assert!(
+        out.status.success(),
+        "{}",
+        crate::support::kiln::describe(&out)
+    );
     let entries: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let find = |key: &str| {
         entries

@@ -2,13 +2,11 @@
 //! in a temp dir, a clean environment, and the local test server.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::kiln::{Kiln, files_under};
+use crate::support::llm_server::{LlmServer, Reply};
 use kiln::engine::store::{Store, StoreConfig};
-use support::kiln::{Kiln, files_under};
-use support::llm_server::{LlmServer, Reply};
 
 const KEY: &str = "sk-PLANTED-zx81-spectrum-c64-amiga-0042";
 
@@ -95,7 +93,7 @@ fn ask_streams_records_and_uses_the_cache() {
 fn ask_reports_failures_with_the_partial_text_kept() {
     let server = LlmServer::start_background();
     let k = kiln_with_model(&server);
-    server.push([Reply::text("half an ans").fault(support::llm_server::Fault::Cut)]);
+    server.push([Reply::text("half an ans").fault(crate::support::llm_server::Fault::Cut)]);
     let run = k.run(&["ask", "q"]);
     assert_eq!(run.code, 2);
     assert!(run.stdout.starts_with("half an ans"), "{}", run.stdout);

@@ -1,11 +1,8 @@
 //! Limits, exit codes and clean-up of `kiln sandbox run`, with real programs.
 
-#[path = "support/sandbox.rs"]
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::sandbox::*;
 
 #[test]
 fn exit_codes_and_signals() {

@@ -2,18 +2,16 @@
 //! recover as the issue describes, and every call lands in `generations`.
 #![allow(clippy::unwrap_used, clippy::many_single_char_names)]
 
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::llm_server::{Fault, LlmServer, Reply};
 use kiln::engine::env::Env;
 use kiln::engine::llm::{
     CachePolicy, ChatRequest, Error, Llm, Message, Model, ModelsConfig, ProviderKind, Recorder,
     Stage, StreamFailure,
 };
 use kiln::engine::store::{Store, StoreConfig};
-use support::llm_server::{Fault, LlmServer, Reply};
 use tokio_util::sync::CancellationToken;
 
 const KEY: &str = "sk-test-PLANTED-0123456789abcdef";
