@@ -12,7 +12,7 @@ use super::{Error, Result, Store, now_micros};
 /// `PRAGMA application_id` of kiln databases: "kiln" in ASCII.
 pub(super) const APPLICATION_ID: i32 = 0x6B69_6C6E;
 
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("migrate_v2.sql")];
 
 /// The schema version this kiln writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
