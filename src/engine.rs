@@ -12,5 +12,6 @@ pub mod llm;
 pub mod paths;
 pub mod sandbox;
 pub mod store;
+pub mod untrusted;
 
 pub use error::{Error, Result};
