@@ -27,6 +27,8 @@ pub(crate) struct Context {
 }
 
 impl Context {
+    /// The CLI's one look at the process: its environment and working directory.
+    #[allow(clippy::disallowed_methods)]
     pub(crate) fn new(global: &GlobalArgs) -> anyhow::Result<Self> {
         let env = Env::capture();
         let cwd = std::env::current_dir().context("cannot read the current directory")?;

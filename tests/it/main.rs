@@ -2,6 +2,10 @@
 //! links one executable instead of one per file. Every test that starts `kiln` goes through
 //! [`support::kiln::Kiln`] (a temp HOME/XDG world); skips go through [`support::require`].
 
+// Tests may read the real environment (PATH, CARGO_HOME, KILN_TEST_BIN) but never change it:
+// `std::env::set_var` is `unsafe` in edition 2024 and `unsafe_code` is denied here.
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 mod analysis_document;
