@@ -4,14 +4,17 @@
 //! pass what the engine needs (paths, an environment snapshot) down explicitly.
 
 pub mod analysis;
+pub mod api;
 pub mod config;
 pub mod doctor;
 pub mod env;
 pub mod error;
+pub mod ids;
 pub mod llm;
 pub mod paths;
 pub mod sandbox;
 pub mod store;
 pub mod untrusted;
 
+pub use api::{Engine, EngineHandle, EngineOptions, Envelope, Event, Events, Op};
 pub use error::{Error, Result};

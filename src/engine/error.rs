@@ -14,6 +14,19 @@ pub enum Error {
     Analysis(#[from] super::analysis::Error),
     #[error(transparent)]
     Llm(#[from] super::llm::Error),
+    #[error("the engine has stopped")]
+    Stopped,
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl From<super::store::WriteError> for Error {
+    fn from(e: super::store::WriteError) -> Self {
+        match e {
+            super::store::WriteError::Store(e) => Self::Store(e),
+            super::store::WriteError::Stopped => Self::Stopped,
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

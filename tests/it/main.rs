@@ -5,6 +5,8 @@
 // Tests may read the real environment (PATH, CARGO_HOME, KILN_TEST_BIN) but never change it:
 // `std::env::set_var` is `unsafe` in edition 2024 and `unsafe_code` is denied here.
 #![allow(clippy::disallowed_methods)]
+// Helpers outside #[test] functions may unwrap too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
@@ -13,6 +15,7 @@ mod analysis_fix;
 mod analysis_rules;
 mod check_cli;
 mod cli_basics;
+mod engine_api;
 mod llm_cli;
 mod llm_engine;
 mod sandbox_engine;

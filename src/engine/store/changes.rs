@@ -181,6 +181,16 @@ impl ChangeFeed {
     }
 }
 
+impl Store {
+    /// The id of the newest row of the change feed (0 when empty): a writer reads it around its
+    /// own commits to tell its changes from other processes'.
+    pub fn last_change_id(&self) -> Result<i64> {
+        self.conn
+            .query_row("SELECT coalesce(max(id), 0) FROM changes", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+}
+
 /// `PRAGMA data_version` changes whenever another connection commits.
 fn data_version(store: &Store) -> Result<i64> {
     store

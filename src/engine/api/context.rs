@@ -1,0 +1,126 @@
+//! What an operation's task gets: its id and cancellation token, the engine's shared,
+//! read-only state (config, environment, paths, the store writer, the sandbox, the model
+//! client) and a way to emit events and to tell the engine which run it owns.
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::bus::Bus;
+use super::event::Event;
+use super::op::ProjectRef;
+use crate::engine::config::Config;
+use crate::engine::env::Env;
+use crate::engine::ids::{OpId, ProjectId, RunId};
+use crate::engine::llm::{self, Llm, Recorder};
+use crate::engine::paths::Paths;
+use crate::engine::sandbox::Sandbox;
+use crate::engine::store::{self, Store, StoreWriter, WriteError};
+
+/// The engine's state every task may read; nothing in it changes after start.
+pub(crate) struct Shared {
+    pub(crate) bus: Bus,
+    pub(crate) writer: StoreWriter,
+    pub(crate) config: Config,
+    pub(crate) env: Env,
+    pub(crate) paths: Paths,
+    #[allow(dead_code)] // for the pipeline and sandbox operations
+    pub(crate) sandbox: Sandbox,
+    llm: OnceLock<Arc<Llm>>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        bus: Bus,
+        writer: StoreWriter,
+        config: Config,
+        env: Env,
+        paths: Paths,
+        sandbox: Sandbox,
+    ) -> Self {
+        Self {
+            bus,
+            writer,
+            config,
+            env,
+            paths,
+            sandbox,
+            llm: OnceLock::new(),
+        }
+    }
+}
+
+/// Messages from tasks to the engine's owner loop.
+#[derive(Debug)]
+pub(crate) enum Internal {
+    /// The operation created (or took over) this run: cancelling the run cancels it.
+    ClaimRun { op: OpId, run: RunId },
+}
+
+/// One operation's view of the engine.
+#[derive(Clone)]
+pub(crate) struct OpContext {
+    pub(crate) op: OpId,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) internal: mpsc::UnboundedSender<Internal>,
+}
+
+impl OpContext {
+    /// Sends an event tagged with this operation. Call it after the change it reports is
+    /// committed.
+    pub(crate) fn emit(&self, run: Option<RunId>, event: Event) {
+        self.shared.bus.emit(Some(self.op), run, event);
+    }
+
+    /// Cancelling `run` (from any front-end) will now cancel this operation.
+    pub(crate) fn claim_run(&self, run: RunId) {
+        let _ = self.internal.send(Internal::ClaimRun { op: self.op, run });
+    }
+
+    /// Runs `f` on the store writer thread.
+    pub(crate) async fn write<R, F>(&self, f: F) -> Result<R, WriteError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Store) -> store::Result<R> + Send + 'static,
+    {
+        self.shared.writer.call(f).await
+    }
+
+    /// The model client, made on first use (recording into the store).
+    pub(crate) fn llm(&self) -> Result<Arc<Llm>, llm::Error> {
+        if let Some(llm) = self.shared.llm.get() {
+            return Ok(llm.clone());
+        }
+        let shared = &self.shared;
+        let recorder = Recorder::open(&shared.paths.db, &shared.config.store)?;
+        let llm = Arc::new(Llm::new(
+            shared.config.models.clone(),
+            shared.env.clone(),
+            Some(recorder),
+        )?);
+        Ok(shared.llm.get_or_init(|| llm).clone())
+    }
+
+    /// The project `reference` names, if any.
+    pub(crate) async fn project(
+        &self,
+        reference: Option<&ProjectRef>,
+    ) -> Result<Option<ProjectId>, WriteError> {
+        let Some(reference) = reference.cloned() else {
+            return Ok(None);
+        };
+        self.write(move |s| {
+            Ok(match reference {
+                ProjectRef::Id(id) => Some(s.project_by_id(id.get())?.id.into()),
+                ProjectRef::Name(name) => Some(s.project_by_name(&name)?.id.into()),
+                ProjectRef::Containing(dir) => {
+                    s.project_containing(Path::new(&dir))?.map(|p| p.id.into())
+                }
+            })
+        })
+        .await
+    }
+}
