@@ -6,30 +6,49 @@
 //! first token and cost. API keys are read from the [`Env`](super::env::Env) snapshot under the
 //! variable name config gives, sent in headers marked sensitive, and scrubbed from every error
 //! message, so they never reach the database or the logs.
+//!
+//! Layering (imports point down): this file (errors, provider dispatch, the public API) →
+//! `client` and `detect` (the [`Llm`] handle) → `attempt`/`stream` (inside `client/`) →
+//! `openai`, `anthropic` → `provider`, `cache`, `cost`, `record`, `retry`, `sse` → `model`,
+//! `config`, `prompts` → `message`, `error_text`. Submodules are private; what front-ends use is
+//! re-exported here. `parse` and `prompts` stay public as namespaces of their own (each has its
+//! own error type).
 
-pub mod anthropic;
-pub mod cache;
-pub mod client;
-pub mod config;
-pub mod cost;
-pub mod detect;
-pub mod openai;
+mod anthropic;
+mod cache;
+mod client;
+mod config;
+mod cost;
+mod detect;
+mod error_text;
+mod message;
+mod model;
+mod openai;
 pub mod parse;
 pub mod prompts;
-pub mod provider;
-pub mod record;
-pub mod retry;
-pub mod sse;
+mod provider;
+mod record;
+mod retry;
+mod sse;
 
 use std::time::Duration;
 
 pub use cache::CachePolicy;
-pub use client::{ChatRequest, Completion, Llm};
+pub use client::{ChatRequest, Completion, Llm, MAX_REPLY_BYTES};
 pub use config::{ModelConfig, ModelsConfig, ProviderKind, RetryConfig, StageModels};
-pub use detect::{Model, ModelSource, doctor_checks};
+pub use detect::{configured as configured_models, detected_from_env, doctor_checks};
+pub use message::{FinishReason, Message, Params, Role, Usage};
+pub use model::{Model, ModelSource};
 pub use prompts::Stage;
-pub use provider::{Message, Params, Role, Usage};
 pub use record::Recorder;
+
+/// The wire format of a provider kind.
+fn for_kind(kind: ProviderKind) -> &'static dyn provider::Provider {
+    match kind {
+        ProviderKind::Openai => &openai::OpenAi,
+        ProviderKind::Anthropic => &anthropic::Anthropic,
+    }
+}
 
 /// The three ways to get a model, shown whenever none is configured.
 pub const NO_MODEL_HELP: &str = "set OPENAI_API_KEY or ANTHROPIC_API_KEY in the environment, \
@@ -77,8 +96,10 @@ pub enum Error {
     Cancelled { name: String, partial: String },
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    #[error("cannot record the model call")]
+    Record(#[source] crate::engine::store::Error),
     #[error("cannot record the model call: {0}")]
-    Record(String),
+    Recorder(String),
     #[error(transparent)]
     Prompt(#[from] prompts::Error),
     #[error(transparent)]
