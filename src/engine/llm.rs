@@ -21,6 +21,7 @@ mod config;
 mod cost;
 mod detect;
 mod error_text;
+mod event;
 mod message;
 mod model;
 mod openai;
@@ -37,6 +38,7 @@ pub use cache::CachePolicy;
 pub use client::{ChatRequest, Completion, Llm, MAX_REPLY_BYTES};
 pub use config::{ModelConfig, ModelsConfig, ProviderKind, RetryConfig, StageModels};
 pub use detect::{configured as configured_models, detected_from_env, doctor_checks};
+pub use event::{CallEvent, CallEvents, RetryReason};
 pub use message::{FinishReason, Message, Params, Role, Usage};
 pub use model::{Model, ModelSource};
 pub use prompts::Stage;
@@ -76,17 +78,33 @@ pub enum Error {
         message: String,
         hint: String,
     },
-    #[error("model '{name}': gave up after {attempts} attempts: {last}")]
+    #[error("model '{name}': gave up after {}: {last}", error_text::count(*attempts, "attempt"))]
     GaveUp {
         name: String,
         attempts: u32,
         last: String,
     },
     #[error(
+        "model '{name}': no response from {url} within {}s, twice; a response-header timeout is retried once. If the server is just slow, raise models.named.{name}.timeout_ms", wait.as_secs_f32()
+    )]
+    NoResponse {
+        name: String,
+        url: String,
+        wait: Duration,
+    },
+    #[error(
+        "model '{name}': no complete reply within {}s (models.call_timeout_ms bounds the whole call, retries included); raise it, or set it to 0 for no bound ({} bytes of reply kept)", limit.as_secs_f32(), partial.len()
+    )]
+    CallTimeout {
+        name: String,
+        limit: Duration,
+        partial: String,
+    },
+    #[error(
         "model '{name}': the provider asked to retry after {}s, longer than models.retry.max_retry_after_ms allows; try again later", wait.as_secs()
     )]
     RetryAfterTooLong { name: String, wait: Duration },
-    #[error("model '{name}': {reason} ({} bytes of reply kept)", partial.len())]
+    #[error("model '{name}': {reason}{} ({} bytes of reply kept)", reason.hint(name), partial.len())]
     Stream {
         name: String,
         reason: StreamFailure,
@@ -110,23 +128,38 @@ pub enum Error {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StreamFailure {
-    #[error("the stream was cut before it finished: {0}")]
+    /// The connection closed (or the body ended) before the end marker; the HTTP library's
+    /// own words are kept here for the log, not shown.
+    #[error("the connection closed before the reply finished")]
     Cut(String),
     #[error("the provider sent an invalid chunk: {0}")]
     BadChunk(String),
     #[error("the provider reported an error mid-stream: {0}")]
     Provider(String),
-    #[error("no data for {}s (models.named.<name>.timeout_ms)", .0.as_secs_f32())]
+    /// No data for this long; [`StreamFailure::hint`] names the model's `timeout_ms` key.
+    #[error("no data for {}s", .0.as_secs_f32())]
     ReadTimeout(Duration),
     #[error("the reply is larger than {0} bytes")]
     TooLarge(usize),
+}
+
+impl StreamFailure {
+    /// What to change, for the model named `name`: shown after the failure.
+    fn hint(&self, name: &str) -> String {
+        match self {
+            Self::ReadTimeout(_) => format!(" (models.named.{name}.timeout_ms)"),
+            _ => String::new(),
+        }
+    }
 }
 
 impl Error {
     /// The text received before the call failed, if any was.
     pub fn partial(&self) -> Option<&str> {
         match self {
-            Self::Stream { partial, .. } | Self::Cancelled { partial, .. } => Some(partial),
+            Self::Stream { partial, .. }
+            | Self::Cancelled { partial, .. }
+            | Self::CallTimeout { partial, .. } => Some(partial),
             _ => None,
         }
     }

@@ -14,16 +14,16 @@ use kiln::engine::llm::{
 use kiln::engine::store::{Store, StoreConfig};
 use tokio_util::sync::CancellationToken;
 
-const KEY: &str = "sk-test-PLANTED-0123456789abcdef";
+pub(crate) const KEY: &str = "sk-test-PLANTED-0123456789abcdef";
 
-struct Setup {
+pub(crate) struct Setup {
     _dir: tempfile::TempDir,
     db: std::path::PathBuf,
-    llm: Arc<Llm>,
-    server: LlmServer,
+    pub(crate) llm: Arc<Llm>,
+    pub(crate) server: LlmServer,
 }
 
-fn config(server: &LlmServer, extra: &str) -> ModelsConfig {
+pub(crate) fn config(server: &LlmServer, extra: &str) -> ModelsConfig {
     let text = format!(
         r#"
 detect_ollama = false
@@ -53,7 +53,7 @@ timeout_ms = 2000
     toml::from_str(&text).unwrap()
 }
 
-async fn setup_with(extra: &str) -> Setup {
+pub(crate) async fn setup_with(extra: &str) -> Setup {
     let server = LlmServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("kiln.db");
@@ -68,16 +68,20 @@ async fn setup_with(extra: &str) -> Setup {
     }
 }
 
-async fn setup() -> Setup {
+pub(crate) async fn setup() -> Setup {
     setup_with("").await
 }
 
 impl Setup {
-    async fn model(&self, name: &str) -> Model {
+    pub(crate) async fn model(&self, name: &str) -> Model {
         self.llm.resolve(Some(name)).await.unwrap()
     }
 
-    async fn ask(&self, name: &str, prompt: &str) -> (Result<Completion, Error>, String) {
+    pub(crate) async fn ask(
+        &self,
+        name: &str,
+        prompt: &str,
+    ) -> (Result<Completion, Error>, String) {
         let model = self.model(name).await;
         let mut seen = String::new();
         let result = self
@@ -92,26 +96,30 @@ impl Setup {
         (result, seen)
     }
 
-    fn store(&self) -> Store {
+    pub(crate) fn store(&self) -> Store {
         Store::open(&self.db, &StoreConfig::default()).unwrap()
     }
 }
 
 /// One call that ignores the streamed text and is never cancelled.
-async fn chat(llm: &Llm, model: &Model, request: ChatRequest) -> Result<Completion, Error> {
+pub(crate) async fn chat(
+    llm: &Llm,
+    model: &Model,
+    request: ChatRequest,
+) -> Result<Completion, Error> {
     llm.chat(model, request, &mut |_| {}, &CancellationToken::new())
         .await
 }
 
 /// How a stream failed, if the error is a stream failure.
-fn stream_failure(err: &Error) -> Option<&StreamFailure> {
+pub(crate) fn stream_failure(err: &Error) -> Option<&StreamFailure> {
     match err {
         Error::Stream { reason, .. } => Some(reason),
         _ => None,
     }
 }
 
-fn request(prompt: &str, cache: CachePolicy) -> ChatRequest {
+pub(crate) fn request(prompt: &str, cache: CachePolicy) -> ChatRequest {
     ChatRequest {
         messages: vec![Message::system("be brief"), Message::user(prompt)],
         cache,
@@ -290,7 +298,11 @@ async fn a_cut_stream_is_an_error_that_keeps_the_partial_text() {
     let row = store.generation(1).unwrap();
     assert_eq!(row.status, "error");
     assert_eq!(row.response.as_deref(), Some("partial answer here"));
-    assert!(row.error.unwrap().contains("cut"));
+    assert!(
+        row.error
+            .unwrap()
+            .contains("the connection closed before the reply finished")
+    );
 }
 
 #[tokio::test]

@@ -23,10 +23,11 @@ use tokio_util::sync::CancellationToken;
 use super::cache::{self, CachePolicy};
 use super::config::{ModelConfig, ModelsConfig};
 use super::error_text::error_chain;
-use super::message::{Message, Params, Usage};
+use super::event::CallEvents;
+use super::message::{FinishReason, Message, Params, Usage};
 use super::model::Model;
 use super::record::Recorder;
-use super::{Error, cost, for_kind};
+use super::{Error, StreamFailure, cost, for_kind};
 use crate::engine::env::Env;
 use crate::engine::store::{CachedResponse, NewGeneration};
 use call::{Call, Streamed};
@@ -44,6 +45,8 @@ pub struct ChatRequest {
     pub cache: CachePolicy,
     pub run_id: Option<i64>,
     pub stage_id: Option<i64>,
+    /// Where to send progress (retries) while the call runs; `None` to send nothing.
+    pub events: Option<CallEvents>,
 }
 
 /// A finished call.
@@ -61,6 +64,16 @@ pub struct Completion {
     pub chunks: u64,
     /// The `generations` row, when recording.
     pub generation_id: Option<i64>,
+    /// Why the provider ended the reply; `None` when it did not say.
+    pub finish_reason: Option<FinishReason>,
+}
+
+impl Completion {
+    /// The reply was cut at `max_tokens`: its text is incomplete, so code or a review parsed
+    /// from it would be wrong. Callers treat it as a failed parse (or ask the model to go on).
+    pub fn is_truncated(&self) -> bool {
+        self.finish_reason == Some(FinishReason::Length)
+    }
 }
 
 /// The model client. Cheap to share behind an `Arc`.
@@ -191,6 +204,7 @@ impl Llm {
             row.cost_usd = Some(0.0);
             row.status = "ok".into();
             row.cache_hit = true;
+            row.finish_reason.clone_from(&hit.finish_reason);
             let generation_id = self.record(row).await?;
             return Ok(Completion {
                 text: hit.response,
@@ -205,6 +219,7 @@ impl Llm {
                 attempts: 0,
                 chunks: 1,
                 generation_id,
+                finish_reason: hit.finish_reason.as_deref().map(FinishReason::from_stored),
             });
         }
 
@@ -222,9 +237,22 @@ impl Llm {
             started,
             cancel,
             on_text,
+            events: request.events.as_ref(),
             out: Streamed::default(),
         };
-        let outcome = call.run().await;
+        let outcome = match self.config.call_timeout() {
+            None => call.run().await,
+            // Dropping the attempt future on the deadline closes its connection; what streamed
+            // so far stays in `call.out`.
+            Some(limit) => match tokio::time::timeout(limit, call.run()).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(Error::CallTimeout {
+                    name: model.name.clone(),
+                    limit,
+                    partial: call.out.text.clone(),
+                }),
+            },
+        };
         let streamed = call.out;
         let latency = started.elapsed();
         let cost_usd = cost::cost_usd(&model.config, &streamed.usage);
@@ -236,15 +264,26 @@ impl Llm {
         row.response =
             (outcome.is_ok() || !streamed.text.is_empty()).then(|| streamed.text.clone());
         match &outcome {
-            Ok(()) => row.status = "ok".into(),
+            Ok(()) => {
+                row.status = "ok".into();
+                row.finish_reason = streamed.finish.as_ref().map(|f| f.as_str().to_owned());
+            }
             Err(e) => {
                 row.status = if matches!(e, Error::Cancelled { .. }) {
                     "cancelled".into()
                 } else {
                     "error".into()
                 };
+                row.finish_reason = Some(row.status.clone());
                 row.error = Some(e.to_string());
             }
+        }
+        if let Err(Error::Stream {
+            reason: StreamFailure::Cut(detail),
+            ..
+        }) = &outcome
+        {
+            tracing::debug!(model = %model.name, %detail, "the stream was cut");
         }
         // A reply that was paid for is not thrown away because the database failed: the failure
         // is logged and the completion returned without a generation id.
@@ -274,6 +313,7 @@ impl Llm {
             attempts: streamed.attempts,
             chunks: streamed.chunks,
             generation_id,
+            finish_reason: streamed.finish,
         })
     }
 

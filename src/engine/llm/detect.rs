@@ -182,7 +182,13 @@ impl Llm {
                 name: model.name.clone(),
                 status,
                 message: redact(&provider::error_message(&text), key.as_deref()),
-                hint: format!("check models.named.{}.base_url and api_key_env", model.name),
+                // A refused key gets the same advice as in a chat call (naming the variable);
+                // anything else here is most likely the wrong server.
+                hint: if matches!(status, 401 | 403) {
+                    model.status_hint(status)
+                } else {
+                    format!("check models.named.{}.base_url and api_key_env", model.name)
+                },
             });
         }
         let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();

@@ -39,6 +39,15 @@ pub(crate) fn truncate(text: &str, max: usize) -> String {
     format!("{}...", &text[..end])
 }
 
+/// `1 attempt`, `2 attempts`.
+pub(crate) fn count(n: u32, noun: &str) -> String {
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,5 +60,7 @@ mod tests {
         );
         assert_eq!(redact("short k", Some("k")), "short k");
         assert_eq!(truncate("ééé", 3), "é...");
+        assert_eq!(count(1, "attempt"), "1 attempt");
+        assert_eq!(count(4, "attempt"), "4 attempts");
     }
 }

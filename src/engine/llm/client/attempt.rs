@@ -2,7 +2,9 @@
 //! limit, waits at most `timeout_ms` for headers, and either hands the response to the stream
 //! reader, fails for good (4xx other than 408/409/429, with a hint), or fails in a way worth
 //! retrying (429, 5xx, connection errors, no headers in time), in which case the permit is
-//! released during the backoff. Cancellation ends every wait at once.
+//! released during the backoff and a [`CallEvent::Retrying`] says so. A server that sends no
+//! headers within `timeout_ms` is retried once only: a second such timeout ends the call, so a
+//! dead server costs two timeouts, not one per retry. Cancellation ends every wait at once.
 
 use std::time::Duration;
 
@@ -10,6 +12,7 @@ use futures::StreamExt;
 
 use super::super::Error;
 use super::super::error_text::{error_chain, redact};
+use super::super::event::{CallEvent, RetryReason};
 use super::super::provider;
 use super::super::retry::{self, Backoff, Next};
 use super::call::Call;
@@ -19,6 +22,7 @@ impl Call<'_> {
     pub(super) async fn run(&mut self) -> Result<(), Error> {
         let name = self.model.name.clone();
         let mut backoff = Backoff::new(self.retry);
+        let mut header_timeouts = 0;
         loop {
             self.out.attempts = backoff.attempts();
             let permit = tokio::select! {
@@ -34,15 +38,26 @@ impl Call<'_> {
                 () = self.cancel.cancelled() => return Err(self.cancelled()),
                 r = tokio::time::timeout(self.timeout, request.send()) => r,
             };
-            let (failure, retry_after) = match sent {
-                Err(_) => (
-                    format!(
-                        "no response from {} within {}s",
-                        self.url,
-                        self.timeout.as_secs_f32()
-                    ),
-                    None,
-                ),
+            let (failure, reason, retry_after) = match sent {
+                Err(_) => {
+                    header_timeouts += 1;
+                    if header_timeouts > 1 {
+                        return Err(Error::NoResponse {
+                            name,
+                            url: self.url.clone(),
+                            wait: self.timeout,
+                        });
+                    }
+                    (
+                        format!(
+                            "no response from {} within {}s",
+                            self.url,
+                            self.timeout.as_secs_f32()
+                        ),
+                        RetryReason::NoResponse(self.timeout),
+                        None,
+                    )
+                }
                 Ok(Err(e)) => {
                     let mut failure = redact(&error_chain(&e), self.key);
                     if e.is_connect() && (e.is_timeout() || failure.contains("deadline")) {
@@ -51,7 +66,7 @@ impl Call<'_> {
                             self.connect_timeout_ms
                         );
                     }
-                    (failure, None)
+                    (failure.clone(), RetryReason::Connection(failure), None)
                 }
                 Ok(Ok(response)) if response.status().is_success() => {
                     let result = self.read(response).await;
@@ -71,13 +86,24 @@ impl Call<'_> {
                             hint: self.model.status_hint(status),
                         });
                     }
-                    (format!("{status}: {message}"), retry_after)
+                    (
+                        format!("{status}: {message}"),
+                        RetryReason::Status(status),
+                        retry_after,
+                    )
                 }
             };
             drop(permit);
             match backoff.next(retry_after) {
                 Next::Wait(wait) => {
                     tracing::info!(model = %name, attempt = self.out.attempts, wait_ms = wait.as_millis() as u64, %failure, "retrying model call");
+                    self.emit(CallEvent::Retrying {
+                        model: name.clone(),
+                        attempt: self.out.attempts,
+                        max: self.retry.max_retries,
+                        delay: wait,
+                        reason,
+                    });
                     tokio::select! {
                         biased;
                         () = self.cancel.cancelled() => return Err(self.cancelled()),

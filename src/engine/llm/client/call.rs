@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::super::Error;
 use super::super::config::RetryConfig;
-use super::super::message::Usage;
+use super::super::event::{CallEvent, CallEvents};
+use super::super::message::{FinishReason, Usage};
 use super::super::model::Model;
 use super::super::provider::Provider;
 
@@ -34,6 +35,8 @@ pub(super) struct Call<'a> {
     pub(super) started: Instant,
     pub(super) cancel: &'a CancellationToken,
     pub(super) on_text: &'a mut (dyn FnMut(&str) + Send),
+    /// Where progress goes (retries), if anyone listens.
+    pub(super) events: Option<&'a CallEvents>,
     pub(super) out: Streamed,
 }
 
@@ -45,6 +48,8 @@ pub(super) struct Streamed {
     pub(super) ttft: Option<Duration>,
     pub(super) attempts: u32,
     pub(super) chunks: u64,
+    /// Why the provider ended the reply, once it said so.
+    pub(super) finish: Option<FinishReason>,
 }
 
 impl Streamed {
@@ -65,6 +70,13 @@ impl Streamed {
 }
 
 impl Call<'_> {
+    /// Tells the listener, if any; a listener that went away is no reason to fail the call.
+    pub(super) fn emit(&self, event: CallEvent) {
+        if let Some(events) = self.events {
+            let _ = events.send(event);
+        }
+    }
+
     /// The error for a cancelled call, keeping what arrived.
     pub(super) fn cancelled(&self) -> Error {
         Error::Cancelled {

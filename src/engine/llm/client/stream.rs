@@ -105,6 +105,7 @@ impl Call<'_> {
             return Err(self.failed(decode_failure(e)));
         }
         self.out.usage = state.usage;
+        self.out.finish = state.finish;
         if !state.done {
             return Err(self.failed(StreamFailure::Cut(
                 "the stream ended without its end marker".into(),

@@ -35,6 +35,9 @@ pub struct Reply {
     /// Answer with one JSON document even when the request asked for a stream, as some
     /// OpenAI-compatible servers and proxies do.
     pub non_streaming: bool,
+    /// End as a reply cut at `max_tokens` does (`finish_reason: "length"`, `stop_reason:
+    /// "max_tokens"`) instead of a normal stop.
+    pub truncated: bool,
 }
 
 /// Ways a streamed reply goes wrong after its deltas.
@@ -90,6 +93,11 @@ impl Reply {
 
     pub fn chunk_delay(mut self, ms: u64) -> Self {
         self.chunk_delay_ms = ms;
+        self
+    }
+
+    pub fn truncated(mut self) -> Self {
+        self.truncated = true;
         self
     }
 

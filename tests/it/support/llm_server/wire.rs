@@ -17,6 +17,18 @@ pub(super) enum Wire {
     Anthropic,
 }
 
+impl Wire {
+    /// The wire's word for why the reply ended.
+    fn finish_reason(self, reply: &Reply) -> &'static str {
+        match (self, reply.truncated) {
+            (Self::OpenAi, false) => "stop",
+            (Self::OpenAi, true) => "length",
+            (Self::Anthropic, false) => "end_turn",
+            (Self::Anthropic, true) => "max_tokens",
+        }
+    }
+}
+
 pub(super) async fn respond(
     stream: &mut TcpStream,
     reply: &Reply,
@@ -42,15 +54,16 @@ pub(super) async fn respond(
     if !streaming || reply.non_streaming {
         let text: String = reply.deltas().collect();
         let (tokens_in, tokens_out) = (reply.tokens_in.unwrap_or(1), reply.tokens_out.unwrap_or(1));
+        let finish = wire.finish_reason(reply);
         let body = match wire {
             Wire::OpenAi => json!({
                 "id": "chatcmpl-test", "object": "chat.completion", "model": "test-model",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
                 "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out}
             }),
             Wire::Anthropic => json!({
                 "id": "msg_test", "type": "message", "role": "assistant", "model": "test-model",
-                "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                "content": [{"type": "text", "text": text}], "stop_reason": finish,
                 "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out}
             }),
         };
@@ -123,6 +136,8 @@ pub(super) async fn respond(
     let tokens_out = reply.tokens_out.unwrap_or(count);
     match wire {
         Wire::OpenAi => {
+            let last = json!({"id": "chatcmpl-test", "object": "chat.completion.chunk", "model": "test-model", "choices": [{"index": 0, "delta": {}, "finish_reason": wire.finish_reason(reply)}]});
+            event(&mut out, None, &last.to_string()).await?;
             let usage = json!({"id": "chatcmpl-test", "object": "chat.completion.chunk", "choices": [], "usage": {"prompt_tokens": reply.tokens_in.unwrap_or(1), "completion_tokens": tokens_out, "total_tokens": reply.tokens_in.unwrap_or(1) + tokens_out}});
             event(&mut out, None, &usage.to_string()).await?;
             event(&mut out, None, "[DONE]").await?;
@@ -134,7 +149,7 @@ pub(super) async fn respond(
                 "{\"type\": \"content_block_stop\", \"index\": 0}",
             )
             .await?;
-            let delta = json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": tokens_out}});
+            let delta = json!({"type": "message_delta", "delta": {"stop_reason": wire.finish_reason(reply), "stop_sequence": null}, "usage": {"output_tokens": tokens_out}});
             event(&mut out, Some("message_delta"), &delta.to_string()).await?;
             event(
                 &mut out,
