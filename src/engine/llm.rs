@@ -1,6 +1,6 @@
 //! The model layer: every model call in kiln goes through [`Llm::chat`].
 //!
-//! Two wire formats ([`openai`] for every OpenAI-compatible server, [`anthropic`]) stream over
+//! Two wire formats (`openai` for every OpenAI-compatible server, `anthropic`) stream over
 //! reqwest; calls retry on 429, 5xx and connection errors with backoff, are limited per model,
 //! cancel at once, and are recorded in the `generations` table with tokens, latency, time to
 //! first token and cost. API keys are read from the [`Env`](super::env::Env) snapshot under the
@@ -136,7 +136,7 @@ pub enum StreamFailure {
     BadChunk(String),
     #[error("the provider reported an error mid-stream: {0}")]
     Provider(String),
-    /// No data for this long; [`StreamFailure::hint`] names the model's `timeout_ms` key.
+    /// No data for this long; the message names the model's `timeout_ms` key.
     #[error("no data for {}s", .0.as_secs_f32())]
     ReadTimeout(Duration),
     #[error("the reply is larger than {0} bytes")]
