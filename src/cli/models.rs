@@ -115,6 +115,14 @@ async fn check(llm: &Llm, model: &Model, skip: bool) -> (&'static str, String) {
                 ids.len()
             ),
         ),
-        Err(e) => ("error", e.to_string()),
+        Err(e) => {
+            // The row names the model already; the engine's message starts with it too.
+            let text = e.to_string();
+            let prefix = format!("model '{}': ", model.name);
+            (
+                "error",
+                text.strip_prefix(&prefix).unwrap_or(&text).to_owned(),
+            )
+        }
     }
 }

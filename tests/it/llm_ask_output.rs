@@ -126,6 +126,11 @@ fn a_reply_cut_at_max_tokens_is_flagged() {
             run.stderr
         );
     }
+    // `kiln stats` counts the cut replies.
+    let run = k.run(&["--format", "json", "stats", "--days", "0"]).ok();
+    let stats: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(stats["total"]["truncated"], 2, "{stats}");
+    assert_eq!(stats["total"]["calls"], 3, "{stats}");
 }
 
 #[test]
@@ -172,6 +177,12 @@ fn errors_name_the_model_once_and_the_key_variable_when_refused() {
     ]);
     assert_eq!(run.code, 1);
     says(&run.stdout, "gave up after 1 attempt:");
+    let row = run.stdout.lines().find(|l| l.starts_with("dead")).unwrap();
+    assert_eq!(
+        row.matches("dead").count(),
+        1,
+        "the row names the model once: {row}"
+    );
     server.require_key("sk-another-key");
     let run = k.run(&["--format", "json", "models"]);
     assert_eq!(run.code, 1);

@@ -75,6 +75,8 @@ pub struct UsageRow {
     pub calls: i64,
     pub errors: i64,
     pub cache_hits: i64,
+    /// Replies cut at `max_tokens` (`finish_reason = 'length'`).
+    pub truncated: i64,
     pub tokens_in: i64,
     pub tokens_out: i64,
     pub cost_usd: f64,
@@ -183,7 +185,7 @@ impl Store {
             .prepare(
                 "SELECT date(created_at / 1000000, 'unixepoch') AS day, provider, model,
                         count(*), sum(status != 'ok'), sum(cache_hit),
-                        coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0),
+                        coalesce(sum(finish_reason = 'length'), 0), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0),
                         coalesce(sum(cost_usd), 0.0)
                  FROM generations WHERE created_at >= ?1
                  GROUP BY day, provider, model ORDER BY day DESC, provider, model",
@@ -198,9 +200,10 @@ impl Store {
                     calls: r.get(3)?,
                     errors: r.get(4)?,
                     cache_hits: r.get(5)?,
-                    tokens_in: r.get(6)?,
-                    tokens_out: r.get(7)?,
-                    cost_usd: r.get(8)?,
+                    truncated: r.get(6)?,
+                    tokens_in: r.get(7)?,
+                    tokens_out: r.get(8)?,
+                    cost_usd: r.get(9)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -269,8 +272,13 @@ mod tests {
         let stats = s.stats_by_model_and_day(0).unwrap();
         assert_eq!(stats.len(), 1);
         assert_eq!(
-            (stats[0].calls, stats[0].errors, stats[0].tokens_in),
-            (3, 1, 30)
+            (
+                stats[0].calls,
+                stats[0].errors,
+                stats[0].truncated,
+                stats[0].tokens_in
+            ),
+            (3, 1, 1, 30)
         );
         assert!((stats[0].cost_usd - 1.5).abs() < 1e-9);
     }
