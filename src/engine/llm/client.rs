@@ -298,6 +298,7 @@ impl Llm {
             model = %model.name,
             ?generation_id,
             attempts = streamed.attempts,
+            finish = streamed.finish.as_ref().map_or("", FinishReason::as_str),
             latency_ms = latency.as_millis() as u64,
             ok = outcome.is_ok(),
             "model call finished"
