@@ -158,6 +158,31 @@ mod tests {
     }
 
     #[test]
+    fn usage_and_stop_reason_come_from_start_and_delta_events() {
+        let mut state = StreamState::default();
+        let mut text = String::new();
+        for data in [
+            r#"{"type":"message_start","message":{"usage":{"input_tokens":12,"output_tokens":1}}}"#,
+            r#"{"type":"content_block_delta","delta":{"type":"text_delta","text":"hi"}}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"max_tokens"},"usage":{"output_tokens":7}}"#,
+            r#"{"type":"message_stop"}"#,
+        ] {
+            Anthropic
+                .decode(&Event { name: "", data }, &mut state, &mut |t| {
+                    text.push_str(t);
+                })
+                .unwrap();
+        }
+        assert_eq!(text, "hi");
+        assert!(state.done);
+        assert_eq!(state.finish, Some(FinishReason::Length));
+        assert_eq!(
+            (state.usage.tokens_in, state.usage.tokens_out),
+            (Some(12), Some(7))
+        );
+    }
+
+    #[test]
     fn error_event_is_a_provider_error() {
         let mut state = StreamState::default();
         let err = Anthropic

@@ -29,6 +29,7 @@ impl Wire {
     }
 }
 
+/// Answers one chat request as `reply` scripts it, in `wire`'s format.
 pub(super) async fn respond(
     stream: &mut TcpStream,
     reply: &Reply,
@@ -40,36 +41,51 @@ pub(super) async fn respond(
     }
     let status = if reply.status == 0 { 200 } else { reply.status };
     if status != 200 {
-        let body = reply.error_body.clone().unwrap_or_else(|| {
-            json!({"error": {"message": format!("scripted status {status}"), "type": "server_error"}})
-                .to_string()
-        });
-        let retry_after = reply
-            .retry_after
-            .as_ref()
-            .map(|r| format!("retry-after: {r}\r\n"))
-            .unwrap_or_default();
-        return simple(stream, status, "application/json", &retry_after, &body).await;
+        return error_reply(stream, reply, status).await;
     }
     if !streaming || reply.non_streaming {
-        let text: String = reply.deltas().collect();
-        let (tokens_in, tokens_out) = (reply.tokens_in.unwrap_or(1), reply.tokens_out.unwrap_or(1));
-        let finish = wire.finish_reason(reply);
-        let body = match wire {
-            Wire::OpenAi => json!({
-                "id": "chatcmpl-test", "object": "chat.completion", "model": "test-model",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
-                "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out}
-            }),
-            Wire::Anthropic => json!({
-                "id": "msg_test", "type": "message", "role": "assistant", "model": "test-model",
-                "content": [{"type": "text", "text": text}], "stop_reason": finish,
-                "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out}
-            }),
-        };
-        return simple(stream, 200, "application/json", "", &body.to_string()).await;
+        return whole_reply(stream, reply, wire).await;
     }
+    stream_reply(stream, reply, wire).await
+}
 
+/// A non-200 status with a JSON error body and, if scripted, `Retry-After`.
+async fn error_reply(stream: &mut TcpStream, reply: &Reply, status: u16) -> std::io::Result<()> {
+    let body = reply.error_body.clone().unwrap_or_else(|| {
+        json!({"error": {"message": format!("scripted status {status}"), "type": "server_error"}})
+            .to_string()
+    });
+    let retry_after = reply
+        .retry_after
+        .as_ref()
+        .map(|r| format!("retry-after: {r}\r\n"))
+        .unwrap_or_default();
+    simple(stream, status, "application/json", &retry_after, &body).await
+}
+
+/// The whole reply as one JSON document, as a server that ignores `stream: true` sends it.
+async fn whole_reply(stream: &mut TcpStream, reply: &Reply, wire: Wire) -> std::io::Result<()> {
+    let text: String = reply.deltas().collect();
+    let (tokens_in, tokens_out) = (reply.tokens_in.unwrap_or(1), reply.tokens_out.unwrap_or(1));
+    let finish = wire.finish_reason(reply);
+    let body = match wire {
+        Wire::OpenAi => json!({
+            "id": "chatcmpl-test", "object": "chat.completion", "model": "test-model",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+            "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out}
+        }),
+        Wire::Anthropic => json!({
+            "id": "msg_test", "type": "message", "role": "assistant", "model": "test-model",
+            "content": [{"type": "text", "text": text}], "stop_reason": finish,
+            "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out}
+        }),
+    };
+    simple(stream, 200, "application/json", "", &body.to_string()).await
+}
+
+/// Server-sent events: the wire's opening events, one per delta, the scripted fault if any,
+/// then usage, the finish reason and the end marker.
+async fn stream_reply(stream: &mut TcpStream, reply: &Reply, wire: Wire) -> std::io::Result<()> {
     let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
     stream.write_all(head.as_bytes()).await?;
     let mut out = BufWriter::with_capacity(32 * 1024, &mut *stream);
