@@ -50,7 +50,16 @@ fn on_a_terminal_model_text_cannot_drive_the_terminal() {
         ],
         ..Reply::default()
     }]);
-    let pty = nix::pty::openpty(None, None).unwrap();
+    let pty = nix::pty::openpty(None, None);
+    let why = pty
+        .as_ref()
+        .err()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    if !crate::support::require(pty.is_ok(), "a pseudo-terminal (openpty)", &why) {
+        return;
+    }
+    let pty = pty.unwrap();
     let mut child = k
         .command(&["ask", "q"])
         .stdin(Stdio::null())
