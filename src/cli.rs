@@ -18,6 +18,7 @@ mod project;
 mod rules;
 mod sandbox;
 mod stats;
+mod trust;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +88,10 @@ pub(crate) enum Command {
     Check(check::Args),
     /// List the analysis rules, or explain one
     Rules(rules::Args),
+    /// Let this project's kiln.toml set model endpoints, sandbox env/binds and higher limits
+    Trust(trust::TrustArgs),
+    /// Withdraw the trust of a project's kiln.toml
+    Untrust(trust::UntrustArgs),
 }
 
 /// Runs the parsed command line and turns errors into a message and exit code 2.
@@ -105,6 +110,9 @@ pub(crate) fn main(cli: Cli) -> ExitCode {
         Ok(ctx) => ctx,
         Err(e) => return report(&e),
     };
+    if !matches!(command, Command::Trust(_) | Command::Untrust(_)) {
+        ctx.warn_about_project_file();
+    }
     let result = match command {
         Command::Project(cmd) => project::run(&ctx, cmd),
         Command::Config(cmd) => config::run(&ctx, &cmd),
@@ -117,6 +125,8 @@ pub(crate) fn main(cli: Cli) -> ExitCode {
         Command::Stats(args) => stats::run(&ctx, &args),
         Command::Check(args) => check::run(&ctx, &args),
         Command::Rules(args) => rules::run(&ctx, &args),
+        Command::Trust(args) => trust::trust(&ctx, &args),
+        Command::Untrust(args) => trust::untrust(&ctx, &args),
     };
     result.unwrap_or_else(|e| report(&e))
 }

@@ -26,16 +26,23 @@ pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
         }
     }
     let line = |cells: &mut dyn Iterator<Item = &str>| {
-        let padded: Vec<String> = cells
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
+        let padded: Vec<String> = cells.zip(&widths).map(|(c, w)| pad(c, *w)).collect();
         println!("{}", padded.join("  ").trim_end());
     };
     line(&mut header.iter().copied());
     for row in rows {
         line(&mut row.iter().map(String::as_str));
     }
+}
+
+/// `text` padded with spaces to `width` characters. Not `format!("{text:<width$}")`: format
+/// widths above 65,535 panic, and a cell may be as long as any config value or file name.
+pub(crate) fn pad(text: &str, width: usize) -> String {
+    let len = text.chars().count();
+    let mut out = String::with_capacity(text.len() + width.saturating_sub(len));
+    out.push_str(text);
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(len)));
+    out
 }
 
 /// A timestamp in microseconds as `YYYY-MM-DD HH:MM:SS` UTC.

@@ -17,6 +17,7 @@ mod processes;
 mod projects;
 mod retention;
 mod runs;
+mod trust;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -36,6 +37,7 @@ pub use processes::{NewProcess, ProcessEnd, ProcessRecord, ProcessStatus};
 pub use projects::{NewProject, Project};
 pub use retention::{PruneReport, Sizes};
 pub use runs::{NewRun, Run, RunKind, Stage, StageKind, Status};
+pub use trust::TrustedConfig;
 
 /// The `[store]` section of the config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
