@@ -67,7 +67,19 @@ impl Context {
                 )
             })?;
         }
-        Ok(Store::open(&self.paths.db, &self.config.config.store)?)
+        let store = Store::open(&self.paths.db, &self.config.config.store)?;
+        let ids = store.interrupted_at_open();
+        if !ids.is_empty() && self.verbosity >= 0 {
+            let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
+            eprintln!(
+                "kiln: marked {} run{} interrupted (the kiln process running {} is gone): {}",
+                ids.len(),
+                if ids.len() == 1 { "" } else { "s" },
+                if ids.len() == 1 { "it" } else { "them" },
+                list.join(", ")
+            );
+        }
+        Ok(store)
     }
 
     /// Reads `path` as this directory's project file would be read, trusting nothing: what it

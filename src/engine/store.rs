@@ -13,6 +13,7 @@ mod generations;
 mod logs;
 mod migrate;
 mod open;
+mod owner;
 mod processes;
 mod projects;
 mod retention;
@@ -112,6 +113,8 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     config: StoreConfig,
+    /// Runs this handle marked `interrupted` when it opened (their owner was gone).
+    interrupted: Vec<i64>,
 }
 
 impl Store {
@@ -131,6 +134,11 @@ impl Store {
 
     pub fn config(&self) -> &StoreConfig {
         &self.config
+    }
+
+    /// The runs found orphaned and marked `interrupted` when this handle opened for writing.
+    pub fn interrupted_at_open(&self) -> &[i64] {
+        &self.interrupted
     }
 
     /// Maps a rusqlite error to a store error that names this database.

@@ -18,5 +18,6 @@ mod sandbox_toolchains;
 mod store_api;
 mod store_bad_input;
 mod store_migrate;
+mod store_orphans;
 mod store_processes;
 mod trust_config;
