@@ -77,11 +77,12 @@ pub(crate) fn run(ctx: &Context, cmd: &Command) -> anyhow::Result<ExitCode> {
                     );
                     println!("journal    {}", report.journal_mode);
                     println!(
-                        "size       {} file, {} WAL, {} used, {} free",
+                        "size       {} file, {} WAL, {} used, {} free, {} reserve",
                         bytes(report.sizes.file_bytes),
                         bytes(report.sizes.wal_bytes),
                         bytes(report.sizes.used_bytes),
-                        bytes(report.sizes.free_bytes)
+                        bytes(report.sizes.free_bytes),
+                        bytes(report.sizes.reserve_bytes)
                     );
                     let orphaned = &report.runs.orphaned;
                     println!(

@@ -17,6 +17,7 @@ mod sandbox_limits;
 mod sandbox_toolchains;
 mod store_api;
 mod store_bad_input;
+mod store_full_disk;
 mod store_migrate;
 mod store_orphans;
 mod store_processes;

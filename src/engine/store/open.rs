@@ -87,6 +87,7 @@ pub(super) fn open(path: &Path, config: &StoreConfig, mode: OpenMode) -> Result<
         Ok(ids) => store.interrupted = ids,
         Err(e) => tracing::warn!("cannot mark orphaned runs interrupted: {e}"),
     }
+    store.ensure_reserve();
     Ok(store)
 }
 
