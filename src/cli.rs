@@ -1,7 +1,8 @@
 //! The headless CLI: one file per subcommand under `cli/`, each a thin adapter over the engine.
 //!
 //! Exit codes: 0 success, 1 the command ran and found a problem (findings, failed check),
-//! 2 usage or runtime error (with a message on stderr saying what to do).
+//! 2 usage or runtime error (with a message on stderr saying what to do), 141 the reader of the
+//! output went away (a closed pipe: the command stops quietly, as if killed by SIGPIPE).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -96,6 +97,7 @@ pub(crate) enum Command {
 
 /// Runs the parsed command line and turns errors into a message and exit code 2.
 pub(crate) fn main(cli: Cli) -> ExitCode {
+    output::exit_quietly_on_broken_pipe();
     let command = match cli.command {
         Some(Command::Completions(args)) => return completions::run(&args),
         Some(command) => command,
@@ -132,6 +134,9 @@ pub(crate) fn main(cli: Cli) -> ExitCode {
 }
 
 fn report(e: &anyhow::Error) -> ExitCode {
+    if output::is_broken_pipe(e) {
+        return ExitCode::from(output::BROKEN_PIPE_EXIT as u8);
+    }
     eprintln!("error: {e:#}");
     tracing::error!("{e:#}");
     ExitCode::from(2)

@@ -273,3 +273,61 @@ fn log_file_goes_to_the_state_dir_and_kiln_log_filters() {
     // Nothing but the requested output on stdout.
     assert!(String::from_utf8_lossy(&out.stdout).contains("no projects yet"));
 }
+
+#[test]
+fn every_command_stops_quietly_when_the_reader_of_its_output_is_gone() {
+    let kiln = Kiln::new();
+    kiln.ok(&["project", "add", ".", "--name", "home"]);
+    for args in [
+        &["rules"][..],
+        &["rules", "--format", "json"],
+        &["config", "show"],
+        &["stats", "--format", "json"],
+        &["project", "list"],
+        &["db", "check"],
+        &["doctor"],
+        &["completions", "bash"],
+    ] {
+        // The read end is closed before kiln starts: its first write to stdout fails (EPIPE).
+        let (read, write) = nix::unistd::pipe().unwrap();
+        drop(read);
+        let out = kiln
+            .command(args)
+            .stdout(std::process::Stdio::from(write))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "kiln {args:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked"),
+            "kiln {args:?} panicked: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn config_show_prints_a_value_longer_than_a_format_width() {
+    let kiln = Kiln::new();
+    let long = format!("http://{}", "x".repeat(70_000));
+    kiln.config(&format!("[models]\nollama_url = \"{long}\"\n"));
+    let out = kiln.ok(&["config", "show"]);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("models.ollama_url"))
+        .unwrap();
+    assert!(line.contains(&long), "the value is shown whole");
+    // Short lines are still aligned with each other, not padded to the long one.
+    let short = out
+        .lines()
+        .find(|l| l.starts_with("store.keep_days"))
+        .unwrap();
+    assert!(short.len() < 200, "{short}");
+    let json: Value =
+        serde_json::from_str(&kiln.ok(&["config", "show", "--format", "json"])).unwrap();
+    assert!(
+        json.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["value"].as_str() == Some(long.as_str()))
+    );
+}
