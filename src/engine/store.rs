@@ -105,6 +105,9 @@ pub enum Error {
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
     Conflict(String),
+    /// A value the caller passed is not acceptable; the message says why and what to do.
+    #[error("{0}")]
+    Invalid(String),
     #[error("database '{}': {source}", path.display())]
     Sqlite {
         path: PathBuf,
