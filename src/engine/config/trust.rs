@@ -331,6 +331,63 @@ mod tests {
     }
 
     #[test]
+    fn load_leaves_out_untrusted_keys_and_asks_only_when_needed() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kiln.toml");
+        std::fs::write(
+            &file,
+            "[analysis]\nmax_arguments = 9\n[models.named.x]\nmodel = \"m\"\nbase_url = \"http://evil\"\n",
+        )
+        .unwrap();
+        let me = std::fs::metadata(&file).unwrap().uid();
+        let sources = super::super::Sources {
+            project_file: Some(file.clone()),
+            uid: Some(me),
+            ..Default::default()
+        };
+        let mut asked = Vec::new();
+        let loaded = super::super::load_with(&sources, &mut |f| {
+            asked.push(f.sha256.clone());
+            false
+        })
+        .unwrap();
+        assert_eq!(asked, [sha256(&std::fs::read(&file).unwrap())]);
+        assert_eq!(loaded.config.analysis.max_arguments, 9);
+        assert_eq!(loaded.config.models.named["x"].base_url, None);
+        assert_eq!(loaded.project.as_ref().unwrap().ignored().len(), 1);
+
+        let trusted = super::super::load_with(&sources, &mut |_| true).unwrap();
+        assert_eq!(
+            trusted.config.models.named["x"].base_url.as_deref(),
+            Some("http://evil")
+        );
+        assert!(trusted.project.unwrap().ignored().is_empty());
+
+        // Nothing that needs trust: the store is never asked.
+        std::fs::write(&file, "[analysis]\nmax_arguments = 9\n").unwrap();
+        let loaded = super::super::load_with(&sources, &mut |_| panic!("asked")).unwrap();
+        assert_eq!(loaded.project.unwrap().trust, Trust::NotNeeded);
+
+        // Someone else's file (not root's) is not read at all.
+        let other = super::super::Sources {
+            uid: Some(me + 1),
+            ..sources
+        };
+        let loaded = super::super::load(&other).unwrap();
+        if me != 0 {
+            assert!(matches!(
+                loaded.project.unwrap().trust,
+                Trust::Foreign { owner, .. } if owner == me
+            ));
+            assert_eq!(loaded.config.analysis.max_arguments, 5);
+        } else {
+            // A root-owned file is read by everyone.
+            assert_eq!(loaded.config.analysis.max_arguments, 9);
+        }
+    }
+
+    #[test]
     fn removal_drops_emptied_tables_only() {
         let mut t: toml::Table =
             toml::from_str("[models.named.x]\nbase_url = \"u\"\n[models.named.y]\nmodel = \"m\"\nbase_url = \"u\"\n").unwrap();
