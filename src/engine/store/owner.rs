@@ -6,7 +6,8 @@
 //! Invariants: a run is only declared orphaned when its owner is provably gone: the machine has
 //! rebooted since, or (same boot and pid namespace) no process has that pid, or the process with
 //! that pid started at another time (the pid was reused) or is a zombie. An owner in another pid
-//! namespace of the same boot is never judged. A `running` run with no owner recorded comes from
+//! namespace of the same boot is never judged; without /proc only the pid's existence is.
+//! A `running` run with no owner recorded comes from
 //! a kiln before schema version 2 (every later kiln records one) and is orphaned. The pipeline's
 //! resume builds on [`Store::mark_orphaned_runs`].
 
@@ -62,11 +63,15 @@ fn namespace() -> Option<String> {
 
 /// Whether the owner recorded as (`pid`, `start`, `ns`) is provably gone.
 fn is_gone(pid: Option<i64>, start: Option<i64>, ns: Option<&str>) -> bool {
-    let (Some(pid), Some(start)) = (pid, start) else {
+    let Some(pid) = pid else {
         return true; // recorded by a kiln that did not record owners
     };
-    let Some(me) = Owner::current() else {
-        return false; // no /proc: cannot tell
+    let (Some(start), Some(me)) = (start, Owner::current()) else {
+        // Without /proc (then or now) only the pid can be checked: gone if nothing has it.
+        return i32::try_from(pid).is_ok_and(|pid| {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                == Err(nix::errno::Errno::ESRCH)
+        });
     };
     if let Some(ns) = ns
         && ns != me.ns
@@ -170,7 +175,7 @@ impl Store {
         }
     }
 
-    /// Records this process as the owner of run `id`.
+    /// Records this process as the owner of run `id` (without /proc, by its pid alone).
     pub(super) fn own_run(&self, id: i64) -> Result<()> {
         let me = Owner::current();
         self.conn
@@ -178,7 +183,7 @@ impl Store {
                 "UPDATE runs SET owner_pid = ?2, owner_start = ?3, owner_ns = ?4 WHERE id = ?1",
                 params![
                     id,
-                    me.map(|o| o.pid),
+                    i64::from(std::process::id()),
                     me.map(|o| o.start),
                     me.map(|o| &o.ns)
                 ],
@@ -200,6 +205,9 @@ mod tests {
         assert!(is_gone(Some(me.pid), Some(me.start + 1), Some(&me.ns)));
         assert!(is_gone(Some(i64::from(i32::MAX)), Some(1), Some(&me.ns)));
         assert!(is_gone(None, None, None));
+        // A pid alone (recorded without /proc): alive while something has it.
+        assert!(!is_gone(Some(me.pid), None, None));
+        assert!(is_gone(Some(i64::from(i32::MAX)), None, None));
         let other_boot = format!("another-boot/{}", me.ns.split('/').nth(1).unwrap());
         assert!(is_gone(Some(me.pid), Some(me.start), Some(&other_boot)));
         let other_ns = format!("{}/pid:[1]", me.ns.split('/').next().unwrap());
