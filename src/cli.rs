@@ -1,7 +1,8 @@
 //! The headless CLI: one file per subcommand under `cli/`, each a thin adapter over the engine.
 //!
 //! Exit codes: 0 success, 1 the command ran and found a problem (findings, failed check),
-//! 2 usage or runtime error (with a message on stderr saying what to do).
+//! 2 usage or runtime error (with a message on stderr saying what to do), 141 the reader of the
+//! output went away (a closed pipe: the command stops quietly, as if killed by SIGPIPE).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -18,6 +19,7 @@ mod project;
 mod rules;
 mod sandbox;
 mod stats;
+mod trust;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,10 +89,15 @@ pub(crate) enum Command {
     Check(check::Args),
     /// List the analysis rules, or explain one
     Rules(rules::Args),
+    /// Let this project's kiln.toml set model endpoints, sandbox env/binds and higher limits
+    Trust(trust::TrustArgs),
+    /// Withdraw the trust of a project's kiln.toml
+    Untrust(trust::UntrustArgs),
 }
 
 /// Runs the parsed command line and turns errors into a message and exit code 2.
 pub(crate) fn main(cli: Cli) -> ExitCode {
+    output::exit_quietly_on_broken_pipe();
     let command = match cli.command {
         Some(Command::Completions(args)) => return completions::run(&args),
         Some(command) => command,
@@ -105,6 +112,9 @@ pub(crate) fn main(cli: Cli) -> ExitCode {
         Ok(ctx) => ctx,
         Err(e) => return report(&e),
     };
+    if !matches!(command, Command::Trust(_) | Command::Untrust(_)) {
+        ctx.warn_about_project_file();
+    }
     let result = match command {
         Command::Project(cmd) => project::run(&ctx, cmd),
         Command::Config(cmd) => config::run(&ctx, &cmd),
@@ -117,11 +127,16 @@ pub(crate) fn main(cli: Cli) -> ExitCode {
         Command::Stats(args) => stats::run(&ctx, &args),
         Command::Check(args) => check::run(&ctx, &args),
         Command::Rules(args) => rules::run(&ctx, &args),
+        Command::Trust(args) => trust::trust(&ctx, &args),
+        Command::Untrust(args) => trust::untrust(&ctx, &args),
     };
     result.unwrap_or_else(|e| report(&e))
 }
 
 fn report(e: &anyhow::Error) -> ExitCode {
+    if output::is_broken_pipe(e) {
+        return ExitCode::from(output::BROKEN_PIPE_EXIT as u8);
+    }
     eprintln!("error: {e:#}");
     tracing::error!("{e:#}");
     ExitCode::from(2)

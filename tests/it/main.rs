@@ -26,5 +26,8 @@ mod sandbox_limits;
 mod sandbox_toolchains;
 mod store_api;
 mod store_bad_input;
+mod store_full_disk;
 mod store_migrate;
+mod store_orphans;
 mod store_processes;
+mod trust_config;

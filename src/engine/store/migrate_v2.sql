@@ -55,3 +55,7 @@ CREATE TABLE trusted_configs (
     sha256     TEXT NOT NULL,
     trusted_at INTEGER NOT NULL
 ) STRICT;
+
+-- The owner's boot id and pid namespace ('<boot_id>/pid:[inode]'): a pid is only compared within
+-- the namespace it was recorded in, and every owner from an earlier boot is gone.
+ALTER TABLE runs ADD COLUMN owner_ns TEXT;
