@@ -153,13 +153,7 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
     let limits = (spec.timeout, spec.cpu);
     let mut handle = match sandbox(ctx)?.start(&spec) {
         Ok(h) => h,
-        Err(e) => {
-            recording
-                .finish(Err(&e))
-                .context("cannot record the failed start")?;
-            eprintln!("kiln sandbox: {e}");
-            return Ok(ExitCode::from(125));
-        }
+        Err(e) => return failed_to_start(recording, &e),
     };
 
     let cancel = handle.cancel_token();
@@ -204,13 +198,7 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let outcome = match handle.wait().await {
         Ok(o) => o,
-        Err(e) => {
-            recording
-                .finish(Err(&e))
-                .context("cannot record the failed start")?;
-            eprintln!("kiln sandbox: {e}");
-            return Ok(ExitCode::from(125));
-        }
+        Err(e) => return failed_to_start(recording, &e),
     };
     if let Some(e) = record_error {
         eprintln!("kiln sandbox: warning: output lines not recorded: {e}");
@@ -231,6 +219,18 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
         Format::Human => eprintln!("{}", summary(&outcome, limits)),
     }
     Ok(ExitCode::from(outcome.exit_code()))
+}
+
+/// Records and reports a run the sandbox could not set up (exit 125).
+fn failed_to_start(
+    recording: Recording<'_>,
+    e: &kiln::engine::sandbox::Error,
+) -> anyhow::Result<ExitCode> {
+    recording
+        .finish(Err(e))
+        .context("cannot record the failed start")?;
+    eprintln!("kiln sandbox: {e}");
+    Ok(ExitCode::from(125))
 }
 
 fn secs(ms: u64) -> String {
@@ -304,6 +304,89 @@ struct CheckRow {
     detail: String,
 }
 
+/// Every layer `check` reports, in table order.
+const LAYERS: &[&str] = &[
+    "start",
+    "user namespace",
+    "pid namespace",
+    "network namespace",
+    "fresh root",
+    "/proc/sys read-only",
+    "seccomp",
+    "no_new_privs",
+    "capabilities",
+    "fds",
+    "environment",
+    "landlock",
+    "memory cgroup",
+    "pids cgroup",
+];
+
+/// Layers decided by one probe value: (layer, probe key, expected value, what the value is).
+const EXPECTED: &[(&str, &str, &str, &str)] = &[
+    ("pid namespace", "pid", "2", "program is pid"),
+    ("network namespace", "ifaces", "lo,", "interfaces:"),
+    ("seccomp", "Seccomp", "2", "mode"),
+    ("no_new_privs", "NoNewPrivs", "1", "NoNewPrivs"),
+    ("fds", "fds", "0,1,2,3,", "open in a child:"),
+];
+
+/// One row per isolation layer, from the probe's `key=value` lines and the run's outcome.
+fn layer_rows(vals: &std::collections::BTreeMap<String, String>, o: &Outcome) -> Vec<CheckRow> {
+    let get = |k: &str| vals.get(k).cloned().unwrap_or_default();
+    let row = |layer: &'static str, ok: bool, detail: String| CheckRow { layer, ok, detail };
+    let map = get("uid_map");
+    let outside = map.split(',').nth(1).unwrap_or("?").to_owned();
+    let mut rows = vec![
+        row(
+            "start",
+            o.termination == Termination::Exited(0),
+            format!("setup {} ms, total {} ms", o.setup_ms, o.wall_ms),
+        ),
+        row(
+            "user namespace",
+            !map.is_empty() && outside != "0",
+            format!("uid map {map} (host uid {outside})"),
+        ),
+    ];
+    for &(layer, key, want, what) in EXPECTED {
+        let got = get(key);
+        rows.push(row(layer, got == want, format!("{what} {got}")));
+    }
+    rows.extend([
+        row(
+            "fresh root",
+            get("home") == "hidden" && get("db") == "hidden",
+            format!("home {}, database {}", get("home"), get("db")),
+        ),
+        row(
+            "/proc/sys read-only",
+            get("procsys") == "readonly" && get("sys") == "hidden",
+            format!("/proc/sys {}, /sys {}", get("procsys"), get("sys")),
+        ),
+        row(
+            "capabilities",
+            get("CapEff").trim_start_matches('0').is_empty()
+                && get("CapBnd").trim_start_matches('0').is_empty(),
+            format!("effective {}, bounding {}", get("CapEff"), get("CapBnd")),
+        ),
+        row(
+            "environment",
+            !get("vars").contains("API_KEY") && get("vars").contains("KILN_SANDBOX"),
+            format!("variables: {}", get("vars")),
+        ),
+        row("landlock", o.landlock != "none", o.landlock.clone()),
+    ]);
+    for (layer, m) in [
+        ("memory cgroup", o.memory_enforcement),
+        ("pids cgroup", o.pids_enforcement),
+    ] {
+        rows.push(row(layer, m != MemoryEnforcement::Rlimit, format!("{m:?}")));
+    }
+    rows.sort_by_key(|r| LAYERS.iter().position(|l| *l == r.layer));
+    rows
+}
+
 async fn check(ctx: &Context) -> anyhow::Result<ExitCode> {
     let home = ctx.env.get("HOME").unwrap_or("/root").to_owned();
     let db = ctx.paths.db.display().to_string();
@@ -314,11 +397,13 @@ async fn check(ctx: &Context) -> anyhow::Result<ExitCode> {
     let mut spec = RunSpec::new(argv, &ctx.config.config.sandbox, &ctx.env);
     spec.env = RunSpec::scrubbed_env(&kiln::engine::env::Env::default(), &[], &[]);
     let mut rows = Vec::new();
-    let mut push = |layer: &'static str, ok: bool, detail: String| {
-        rows.push(CheckRow { layer, ok, detail });
+    let failed_start = |e: &dyn std::fmt::Display| CheckRow {
+        layer: "start",
+        ok: false,
+        detail: e.to_string(),
     };
     match sandbox(ctx)?.start(&spec) {
-        Err(e) => push("start", false, e.to_string()),
+        Err(e) => rows.push(failed_start(&e)),
         Ok(mut handle) => {
             let mut vals = std::collections::BTreeMap::new();
             while let Some(line) = handle.next_line().await {
@@ -327,80 +412,8 @@ async fn check(ctx: &Context) -> anyhow::Result<ExitCode> {
                 }
             }
             match handle.wait().await {
-                Err(e) => push("start", false, e.to_string()),
-                Ok(o) => {
-                    let get = |k: &str| vals.get(k).cloned().unwrap_or_default();
-                    push(
-                        "start",
-                        o.termination == Termination::Exited(0),
-                        format!("setup {} ms, total {} ms", o.setup_ms, o.wall_ms),
-                    );
-                    let map = get("uid_map");
-                    let outside = map.split(',').nth(1).unwrap_or("?").to_owned();
-                    push(
-                        "user namespace",
-                        !map.is_empty() && outside != "0",
-                        format!("uid map {map} (host uid {outside})"),
-                    );
-                    push(
-                        "pid namespace",
-                        get("pid") == "2",
-                        format!("program is pid {}", get("pid")),
-                    );
-                    push(
-                        "network namespace",
-                        get("ifaces") == "lo,",
-                        format!("interfaces: {}", get("ifaces")),
-                    );
-                    push(
-                        "fresh root",
-                        get("home") == "hidden" && get("db") == "hidden",
-                        format!("home {}, database {}", get("home"), get("db")),
-                    );
-                    push(
-                        "/proc/sys read-only",
-                        get("procsys") == "readonly" && get("sys") == "hidden",
-                        format!("/proc/sys {}, /sys {}", get("procsys"), get("sys")),
-                    );
-                    push(
-                        "seccomp",
-                        get("Seccomp") == "2",
-                        format!("mode {}", get("Seccomp")),
-                    );
-                    push(
-                        "no_new_privs",
-                        get("NoNewPrivs") == "1",
-                        format!("NoNewPrivs {}", get("NoNewPrivs")),
-                    );
-                    push(
-                        "capabilities",
-                        get("CapEff").trim_start_matches('0').is_empty()
-                            && get("CapBnd").trim_start_matches('0').is_empty(),
-                        format!("effective {}, bounding {}", get("CapEff"), get("CapBnd")),
-                    );
-                    push(
-                        "fds",
-                        get("fds") == "0,1,2,3,",
-                        format!("open in a child: {}", get("fds")),
-                    );
-                    push(
-                        "environment",
-                        !get("vars").contains("API_KEY") && get("vars").contains("KILN_SANDBOX"),
-                        format!("variables: {}", get("vars")),
-                    );
-                    push("landlock", o.landlock != "none", o.landlock.clone());
-                    let e = |m: MemoryEnforcement| !matches!(m, MemoryEnforcement::Rlimit);
-                    push(
-                        "memory cgroup",
-                        e(o.memory_enforcement),
-                        format!("{:?}", o.memory_enforcement),
-                    );
-                    push(
-                        "pids cgroup",
-                        e(o.pids_enforcement),
-                        format!("{:?}", o.pids_enforcement),
-                    );
-                }
+                Err(e) => rows.push(failed_start(&e)),
+                Ok(o) => rows.extend(layer_rows(&vals, &o)),
             }
         }
     }

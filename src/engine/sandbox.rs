@@ -23,10 +23,15 @@ mod cgroup;
 mod host;
 mod init;
 mod limits;
+mod outcome;
+mod output;
 mod record;
 mod run;
+mod rundir;
 mod seccomp;
+mod spawn;
 pub mod spec;
+mod supervise;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -36,11 +41,9 @@ use serde::{Deserialize, Serialize};
 pub use host::{HostSupport, doctor_checks};
 pub use init::{INIT_ARG, init_main};
 pub use limits::{ByteSize, HumanDuration};
+pub use outcome::{Limit, MemoryEnforcement, Outcome, OutputLine, Stream, Termination};
 pub use record::Recording;
-pub use run::{
-    Isolation, Limit, MemoryEnforcement, Outcome, OutputLine, RunHandle, RunSpec, Sandbox, Stream,
-    Termination,
-};
+pub use run::{Isolation, RunHandle, RunSpec, Sandbox};
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +67,13 @@ pub enum Error {
     },
     #[error("invalid sandbox spec: {0}")]
     Invalid(String),
+}
+
+fn io_err(what: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        what: what.to_owned(),
+        source,
+    }
 }
 
 /// The `[sandbox]` section of the config: default limits of every run.

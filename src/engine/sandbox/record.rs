@@ -9,7 +9,8 @@ use crate::engine::store::{
 };
 
 use super::Error;
-use super::run::{Isolation, Limit, Outcome, OutputLine, RunSpec, Stream, Termination};
+use super::outcome::{Limit, Outcome, OutputLine, Stream, Termination};
+use super::run::{Isolation, RunSpec};
 
 /// An open recording of one sandbox run.
 pub struct Recording<'a> {
