@@ -5,7 +5,7 @@
 //! it, 201 timeout, 202 CPU, 203 memory, 204 output limit, 130 when cancelled, 125 when the
 //! sandbox could not be set up (see docs/sandbox.md).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,6 +15,8 @@ use kiln::engine::sandbox::{
     ByteSize, HumanDuration, Isolation, Limit, MemoryEnforcement, Outcome, Recording, RunSpec,
     Sandbox, Stream, Termination,
 };
+
+use kiln::engine::untrusted;
 
 use super::{Context, Format, output};
 
@@ -169,23 +171,39 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
         cancel.cancel();
     });
 
+    // Program output is untrusted: on a terminal only its SGR colours pass, every other control
+    // sequence is shown inert. Piped output stays byte-exact; the store keeps the raw text.
+    let out_tty = std::io::stdout().is_terminal();
+    let err_tty = std::io::stderr().is_terminal();
+    let shown = |text: &str, tty: bool| -> String {
+        if tty {
+            untrusted::keep_sgr(text).into_owned()
+        } else {
+            text.to_owned()
+        }
+    };
     let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
     let mut err = std::io::stderr().lock();
-    let mut record_error = None;
+    let mut said_store_error = false;
     while let Some(batch) = handle.next_batch().await {
         for line in batch {
             let _ = match line.stream {
+                Stream::Stdout if out_tty => writeln!(out, "{}", shown(&line.text, true)),
                 Stream::Stdout => writeln!(out, "{}", line.text),
                 Stream::Stderr => {
                     let _ = out.flush();
-                    writeln!(err, "{}", line.text)
+                    writeln!(err, "{}", shown(&line.text, err_tty))
                 }
             };
-            if record_error.is_none()
-                && let Err(e) = recording.line(line)
-            {
-                record_error = Some(e);
-            }
+            recording.line(line);
+        }
+        if let Some(e) = recording.take_new_error() {
+            said_store_error = true;
+            let _ = out.flush();
+            let _ = writeln!(
+                err,
+                "kiln sandbox: warning: cannot record the output (still shown here; retrying while the program runs): {e}"
+            );
         }
         if handle.is_idle() {
             let _ = out.flush();
@@ -200,12 +218,19 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(o) => o,
         Err(e) => return failed_to_start(recording, &e),
     };
-    if let Some(e) = record_error {
-        eprintln!("kiln sandbox: warning: output lines not recorded: {e}");
-    }
-    recording
+    let recorded = recording
         .finish(Ok(&outcome))
         .context("cannot record the outcome")?;
+    if recorded.lines_dropped > 0 {
+        eprintln!(
+            "kiln sandbox: warning: {} output lines were not recorded{}; the run is marked failed in the database",
+            recorded.lines_dropped,
+            match &recorded.error {
+                Some(e) if !said_store_error => format!(" ({e})"),
+                _ => String::new(),
+            }
+        );
+    }
     let supervisor_rss = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
         .map_or(0, |u| u.max_rss());
     match ctx.format {
@@ -214,9 +239,10 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
             v["exit_code"] = outcome.exit_code().into();
             v["process_id"] = process_id.into();
             v["supervisor_max_rss_kb"] = supervisor_rss.into();
+            v["log_lines_not_recorded"] = recorded.lines_dropped.into();
             eprintln!("{v}");
         }
-        Format::Human => eprintln!("{}", summary(&outcome, limits)),
+        Format::Human => eprintln!("{}", summary(&outcome, limits, recorded.lines_dropped)),
     }
     Ok(ExitCode::from(outcome.exit_code()))
 }
@@ -237,7 +263,7 @@ fn secs(ms: u64) -> String {
     format!("{:.2}s", ms as f64 / 1000.0)
 }
 
-fn summary(o: &Outcome, (timeout, cpu): (Duration, Duration)) -> String {
+fn summary(o: &Outcome, (timeout, cpu): (Duration, Duration), not_recorded: u64) -> String {
     let how = match o.termination {
         Termination::Exited(c) => format!("exited {c}"),
         Termination::Signaled(s) => format!("killed by signal {s}"),
@@ -265,6 +291,9 @@ fn summary(o: &Outcome, (timeout, cpu): (Duration, Duration)) -> String {
     parts.push(format!("{} lines", o.lines));
     if o.bytes_dropped > 0 {
         parts.push(format!("{} bytes dropped", o.bytes_dropped));
+    }
+    if not_recorded > 0 {
+        parts.push(format!("{not_recorded} lines NOT RECORDED"));
     }
     let enforcement = |m: MemoryEnforcement| match m {
         MemoryEnforcement::CgroupV1 => "cgroup v1",

@@ -42,7 +42,7 @@ pub use host::{HostSupport, doctor_checks};
 pub use init::{INIT_ARG, init_main};
 pub use limits::{ByteSize, HumanDuration};
 pub use outcome::{Limit, MemoryEnforcement, Outcome, OutputLine, Stream, Termination};
-pub use record::Recording;
+pub use record::{QUEUE_BYTES, RecordReport, Recording};
 pub use run::{Isolation, RunHandle, RunSpec, Sandbox};
 
 /// Errors of this module.
