@@ -69,6 +69,10 @@ pub(crate) struct RunArgs {
     /// Working directory, bound read-write [default: a fresh temporary directory]
     #[arg(long, value_name = "DIR")]
     workdir: Option<PathBuf>,
+    /// Let this secret-looking variable (a model's key, *_API_KEY, *_TOKEN, *_SECRET) be passed
+    /// with --pass-env/--env/sandbox.env (repeatable)
+    #[arg(long, value_name = "NAME")]
+    allow_secret: Vec<String>,
     /// Run WITHOUT namespaces, seccomp or Landlock: rlimits and a clean environment only
     #[arg(long)]
     unsafe_no_isolation: bool,
@@ -138,11 +142,23 @@ fn spec_from_args(ctx: &Context, args: RunArgs) -> anyhow::Result<RunSpec> {
     if args.unsafe_no_isolation {
         spec.isolation = Isolation::UnsafeNone;
     }
+    spec.allow_secrets = args.allow_secret;
+    let model_keys: Vec<&str> = ctx
+        .config
+        .config
+        .models
+        .named
+        .values()
+        .filter_map(|m| m.api_key_env.as_deref())
+        .collect();
+    spec.refuse_secrets(&model_keys)?;
     Ok(spec)
 }
 
 async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
     let spec = spec_from_args(ctx, args)?;
+    // Before anything is recorded or started.
+    spec.validate()?;
     if spec.isolation == Isolation::UnsafeNone {
         eprintln!(
             "kiln sandbox: WARNING: --unsafe-no-isolation: this program runs with your user's full access to files, network and processes; only rlimits apply"

@@ -82,7 +82,8 @@ fn io_err(what: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
 pub struct SandboxConfig {
     /// Wall-clock time before the whole run is killed.
     pub timeout: HumanDuration,
-    /// CPU time of each process (RLIMIT_CPU).
+    /// CPU time of the whole run (all its processes together, enforced by the sandbox's pid 1)
+    /// and of each process (RLIMIT_CPU).
     pub cpu: HumanDuration,
     /// Memory of the whole run (cgroup), or address space of each process (RLIMIT_AS) when the
     /// host offers no memory cgroup.

@@ -52,9 +52,74 @@ pub struct RunSpec {
     pub open_files: u64,
     pub disk: u64,
     pub isolation: Isolation,
+    /// Secret-looking variable names the user explicitly allowed into `env` (`--allow-secret`).
+    pub allow_secrets: Vec<String>,
 }
 
+/// The smallest memory limit a program can start under.
+const MIN_MEMORY: u64 = 1 << 20;
+
 impl RunSpec {
+    /// Rejects limits no run can work under (zero, or memory below 1M), naming the limit and
+    /// how to set it. [`Sandbox::start`] calls it; front-ends may call it before recording.
+    pub fn validate(&self) -> Result<(), Error> {
+        let zero = |name: &str, what: &str| {
+            Error::Invalid(format!(
+                "limit '{name}' is 0: {what}; set --{flag} or sandbox.{key} to a positive value",
+                flag = name.replace('_', "-"),
+                key = name
+            ))
+        };
+        let checks = [
+            (
+                self.timeout.is_zero(),
+                "timeout",
+                "the run would be killed at once",
+            ),
+            (
+                self.cpu.is_zero(),
+                "cpu",
+                "the program would be killed at once",
+            ),
+            (
+                self.pids == 0,
+                "pids",
+                "not even the program itself could start",
+            ),
+            (
+                self.output_bytes == 0,
+                "output",
+                "any output would kill the run",
+            ),
+            (
+                self.output_lines == 0,
+                "output_lines",
+                "any output would kill the run",
+            ),
+            (
+                self.open_files == 0,
+                "open_files",
+                "the program could not open anything",
+            ),
+            (
+                self.disk == 0,
+                "disk",
+                "no file could be written, not even in /tmp",
+            ),
+        ];
+        if let Some((_, name, what)) = checks.into_iter().find(|c| c.0) {
+            return Err(zero(name, what));
+        }
+        self.refuse_secrets(&[])?;
+        if self.memory < MIN_MEMORY {
+            return Err(Error::Invalid(format!(
+                "limit 'memory' is {} bytes: no program starts in less than 1M; set --memory or sandbox.memory (e.g. 512M)",
+                self.memory
+            )));
+        }
+        Ok(())
+    }
+
     /// A spec with the configured default limits and read-only paths.
     pub fn new(argv: Vec<String>, config: &SandboxConfig, env: &Env) -> Self {
         Self {
@@ -72,6 +137,31 @@ impl RunSpec {
             open_files: config.open_files,
             disk: config.disk.0,
             isolation: Isolation::Full,
+            allow_secrets: Vec::new(),
+        }
+    }
+
+    /// Refuses a run whose environment carries a secret: a variable a model uses for its key
+    /// (`model_keys`) or any `*_API_KEY`, `*_TOKEN`, `*_SECRET`, unless it is in
+    /// [`RunSpec::allow_secrets`]. Generated code must never see API keys.
+    pub fn refuse_secrets(&self, model_keys: &[&str]) -> Result<(), Error> {
+        let secret = |name: &str| {
+            let upper = name.to_ascii_uppercase();
+            model_keys.contains(&name)
+                || ["_API_KEY", "_TOKEN", "_SECRET"]
+                    .iter()
+                    .any(|s| upper.ends_with(s))
+        };
+        match self
+            .env
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .find(|k| secret(k) && !self.allow_secrets.iter().any(|a| a == k))
+        {
+            Some(name) => Err(Error::Invalid(format!(
+                "refusing to pass '{name}' into the sandbox: it looks like a secret (a model's key variable, or *_API_KEY, *_TOKEN, *_SECRET) and generated code must not see keys; if this program really needs it, add --allow-secret {name}"
+            ))),
+            None => Ok(()),
         }
     }
 
@@ -193,6 +283,7 @@ impl Sandbox {
         if spec.argv.is_empty() {
             return Err(Error::Invalid("no command given".into()));
         }
+        spec.validate()?;
         let absolute = |p: &PathBuf| -> Result<PathBuf, Error> {
             std::fs::canonicalize(p)
                 .map_err(|e| Error::Invalid(format!("path '{}': {e}", p.display())))
@@ -234,6 +325,7 @@ impl Sandbox {
             cgroup_procs: cgroup.procs_files(),
             timeout_ms: spec.timeout.as_millis() as u64,
             cpu_secs: spec.cpu.as_secs_f64().ceil() as u64,
+            cpu_ms: spec.cpu.as_millis() as u64,
             open_files: spec.open_files,
             disk_bytes: spec.disk,
             rlimit_as: (!cgroup.limits_memory()).then_some(spec.memory),

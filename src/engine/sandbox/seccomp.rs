@@ -1,8 +1,11 @@
 //! The seccomp filter installed right before `execve`: a deny list on top of the namespaces.
 //!
-//! Denied calls fail with `EPERM` (programs see an ordinary error, not a crash): tracing,
-//! (un)mounting and namespace changes, the kernel keyring, bpf and perf, kernel modules and
-//! kexec, terminal input injection (`TIOCSTI`, `TIOCLINUX`), and `clone` with namespace flags.
+//! Denied calls fail with `EPERM` (programs see an ordinary error, not a crash): tracing and
+//! other processes' memory, (un)mounting and the new mount API, namespace changes, the kernel
+//! keyring, bpf and perf, `userfaultfd`, kernel modules and kexec, file handles, io_uring, the
+//! clock, terminal input injection (`TIOCSTI`, `TIOCLINUX`), and `clone` with namespace flags.
+//! The list was reviewed against Docker's default profile; NUMA calls and `personality` stay
+//! allowed, as there.
 //! `clone3` fails with `ENOSYS` because its flags live in memory a filter cannot read; libc
 //! then falls back to `clone`, whose flags the filter checks.
 
@@ -54,10 +57,30 @@ const DENIED: &[i64] = &[
     libc::SYS_swapoff,
     libc::SYS_reboot,
     libc::SYS_quotactl,
+    // io_uring: a large kernel attack surface that also bypasses syscall filtering of the
+    // operations it performs (Docker's default profile and Codex's sandbox deny it too).
+    libc::SYS_io_uring_setup,
+    libc::SYS_io_uring_enter,
+    libc::SYS_io_uring_register,
+    // The rest of Docker's default deny list that unprivileged programs could reach.
+    libc::SYS_clock_settime,
+    libc::SYS_clock_adjtime,
+    libc::SYS_settimeofday,
+    libc::SYS_name_to_handle_at,
+    libc::SYS_lookup_dcookie,
+    libc::SYS_kcmp,
     #[cfg(target_arch = "x86_64")]
     libc::SYS_iopl,
     #[cfg(target_arch = "x86_64")]
     libc::SYS_ioperm,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_uselib,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_ustat,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_sysfs,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS__sysctl,
 ];
 
 /// `clone` flags that would create namespaces.

@@ -164,7 +164,10 @@ pub(super) fn classify_limit(
         Some(Limit::Timeout)
     } else if counters.capped {
         Some(Limit::Output)
-    } else if killed_by(libc::SIGXCPU) || (killed_by(libc::SIGKILL) && cpu_used >= cpu_limit) {
+    } else if report.cpu_exceeded
+        || killed_by(libc::SIGXCPU)
+        || (killed_by(libc::SIGKILL) && cpu_used >= cpu_limit)
+    {
         Some(Limit::Cpu)
     } else if stats.oom_kills > 0 {
         Some(Limit::Memory)
@@ -250,6 +253,15 @@ mod tests {
         assert_eq!(classify(&r), Some(Limit::Cpu));
         r.user_us = 0;
         assert_eq!(classify(&r), None);
+    }
+
+    #[test]
+    fn the_whole_runs_cpu_budget_counts_after_a_timeout() {
+        let mut r = signaled(libc::SIGKILL, 100);
+        r.cpu_exceeded = true;
+        assert_eq!(classify(&r), Some(Limit::Cpu));
+        r.timed_out = true;
+        assert_eq!(classify(&r), Some(Limit::Timeout));
     }
 
     #[test]

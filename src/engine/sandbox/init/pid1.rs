@@ -41,6 +41,46 @@ pub(super) fn pid1(
     Ok(report)
 }
 
+/// CPU time past the whole-run budget before pid 1 kills the run.
+const CPU_GRACE_US: u64 = 200_000;
+
+/// CPU time of the whole run so far: what pid 1 has reaped, plus every live (or unreaped)
+/// process's own time and its reaped children's, from this pid namespace's `/proc`.
+fn run_cpu_us() -> u64 {
+    let us = |t: nix::sys::time::TimeVal| t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64;
+    let reaped =
+        getrusage(UsageWho::RUSAGE_CHILDREN).map_or(0, |u| us(u.user_time()) + us(u.system_time()));
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        n if n > 0 => n as u64,
+        _ => 100,
+    };
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return reaped;
+    };
+    let ticks: u64 = dir
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            if pid == 1 {
+                return None; // pid 1's own time is not the program's
+            }
+            let stat = fs::read_to_string(e.path().join("stat")).ok()?;
+            // Fields after the parenthesised command start at field 3 (state); utime is 14,
+            // stime 15, cutime 16, cstime 17.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let f: Vec<u64> = rest
+                .split(' ')
+                .skip(11)
+                .take(4)
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            Some(f.iter().sum::<u64>())
+        })
+        .sum();
+    reaped + ticks * 1_000_000 / hz
+}
+
 /// Waits for the program, enforcing the wall-clock timeout and the lifeline, then kills and
 /// reaps everything left and collects resource usage.
 pub(super) fn supervise(
@@ -51,6 +91,11 @@ pub(super) fn supervise(
 ) -> Report {
     let mut report = Report::default();
     let deadline = Instant::now() + Duration::from_millis(spec.timeout_ms);
+    // The whole run's CPU budget needs this namespace's /proc, so isolated runs only; the
+    // per-process RLIMIT_CPU applies everywhere. The grace lets RLIMIT_CPU (SIGXCPU) speak
+    // first for a single busy process.
+    let cpu_budget_us = (mode == Mode::Isolated).then(|| spec.cpu_ms * 1000 + CPU_GRACE_US);
+    let tick = if cpu_budget_us.is_some() { 100 } else { 250 };
     let pidfd = pidfd_open(payload);
     let mut status = None;
     while status.is_none() {
@@ -59,7 +104,7 @@ pub(super) fn supervise(
             report.timed_out = true;
             break;
         }
-        let wait_ms = remaining.min(Duration::from_millis(250)).as_millis() as u16;
+        let wait_ms = remaining.min(Duration::from_millis(tick)).as_millis() as u16;
         let mut fds = vec![PollFd::new(lifeline, PollFlags::POLLIN)];
         if let Some(fd) = &pidfd {
             fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
@@ -70,6 +115,10 @@ pub(super) fn supervise(
             break;
         }
         status = reap(payload);
+        if status.is_none() && cpu_budget_us.is_some_and(|budget| run_cpu_us() >= budget) {
+            report.cpu_exceeded = true;
+            break;
+        }
     }
     kill_everything(payload, mode);
     while status.is_none() {
