@@ -164,9 +164,13 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
             "kiln sandbox: WARNING: --unsafe-no-isolation: this program runs with your user's full access to files, network and processes; only rlimits apply"
         );
     }
+    let t_open = std::time::Instant::now();
     let store = ctx.open_store()?;
+    let open_us = t_open.elapsed().as_micros() as u64;
+    let t_record = std::time::Instant::now();
     let mut recording =
         Recording::start(&store, &spec, None).context("cannot record the sandbox run")?;
+    let record_start_us = t_record.elapsed().as_micros() as u64;
     let process_id = recording.process_id();
     let limits = (spec.timeout, spec.cpu);
     let mut handle = match sandbox(ctx)?.start(&spec) {
@@ -234,9 +238,11 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(o) => o,
         Err(e) => return failed_to_start(recording, &e),
     };
+    let t_finish = std::time::Instant::now();
     let recorded = recording
         .finish(Ok(&outcome))
         .context("cannot record the outcome")?;
+    let record_finish_us = t_finish.elapsed().as_micros() as u64;
     if recorded.lines_dropped > 0 {
         eprintln!(
             "kiln sandbox: warning: {} output lines were not recorded{}; the run is marked failed in the database",
@@ -256,6 +262,10 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
             v["process_id"] = process_id.into();
             v["supervisor_max_rss_kb"] = supervisor_rss.into();
             v["log_lines_not_recorded"] = recorded.lines_dropped.into();
+            // The CLI's own phases around the engine's (see docs/sandbox.md).
+            v["phases"]["db_open_us"] = open_us.into();
+            v["phases"]["record_start_us"] = record_start_us.into();
+            v["phases"]["record_finish_us"] = record_finish_us.into();
             eprintln!("{v}");
         }
         Format::Human => eprintln!("{}", summary(&outcome, limits, recorded.lines_dropped)),

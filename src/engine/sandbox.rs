@@ -25,6 +25,7 @@ mod init;
 mod limits;
 mod outcome;
 mod output;
+mod ownership;
 mod record;
 mod run;
 mod rundir;
@@ -41,7 +42,7 @@ use serde::{Deserialize, Serialize};
 pub use host::{HostSupport, doctor_checks};
 pub use init::{INIT_ARG, init_main};
 pub use limits::{ByteSize, HumanDuration};
-pub use outcome::{Limit, MemoryEnforcement, Outcome, OutputLine, Stream, Termination};
+pub use outcome::{Limit, MemoryEnforcement, Outcome, OutputLine, Phases, Stream, Termination};
 pub use record::{QUEUE_BYTES, RecordReport, Recording};
 pub use run::{Isolation, RunHandle, RunSpec, Sandbox};
 

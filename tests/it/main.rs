@@ -14,6 +14,7 @@ mod llm_engine;
 mod sandbox_engine;
 mod sandbox_isolation;
 mod sandbox_limits;
+mod sandbox_ownership;
 mod sandbox_recording;
 mod sandbox_toolchains;
 mod store_api;

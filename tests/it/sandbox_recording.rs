@@ -33,6 +33,22 @@ fn hold_write_lock(home: &Home, hold: Duration) -> std::thread::JoinHandle<()> {
     })
 }
 
+/// Waits (up to 60 s) until `n` processes are recorded: the run has started recording.
+fn wait_for_processes(home: &Home, n: i64) {
+    let db = rusqlite::Connection::open(home.db()).unwrap();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(60) {
+        let have: i64 = db
+            .query_row("SELECT count(*) FROM processes", [], |r| r.get(0))
+            .unwrap_or(0);
+        if have >= n {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the run was not recorded within 60 s");
+}
+
 fn start(home: &Home, opts: &[&str], code: &str) -> std::process::Child {
     home.kiln()
         .args(["--format", "json", "sandbox", "run"])
@@ -57,7 +73,7 @@ fn lines_survive_a_locked_database() {
     let code =
         "import time\nfor i in range(40):\n    print('line', i, flush=True); time.sleep(0.05)";
     let child = start(&home, &[], code);
-    std::thread::sleep(Duration::from_millis(400));
+    wait_for_processes(&home, 2);
     hold_write_lock(&home, Duration::from_secs(1))
         .join()
         .unwrap();
@@ -93,9 +109,9 @@ fn lines_past_the_queue_bound_are_counted_and_reported() {
         &["--output", "100M", "--output-lines", "1000000"],
         &code,
     );
-    // The run and its process row exist by now; the output starts after the lock is taken,
-    // and the lock is held until all of it has been shown.
-    std::thread::sleep(Duration::from_millis(500));
+    // The output starts 1 s after the run is recorded, so after the lock is taken; the lock
+    // is held until all of it has been shown.
+    wait_for_processes(&home, 2);
     let conn = rusqlite::Connection::open(home.db()).unwrap();
     conn.execute_batch("BEGIN IMMEDIATE; UPDATE runs SET error = error WHERE id = 1;")
         .unwrap();

@@ -34,8 +34,7 @@ pub const INIT_ARG: &str = "__sandbox-init";
 /// The fd the report is written to.
 pub(super) const REPORT_FD: RawFd = 3;
 
-/// Unprivileged host uid/gid the program runs as when kiln itself runs as root.
-const NOBODY: u32 = 65534;
+use super::ownership::NOBODY;
 
 /// Runs the sandbox init and exits. Call it first thing in `main` (before any thread starts)
 /// when the first argument is [`INIT_ARG`].
@@ -129,7 +128,7 @@ fn outer(report_fd: &OwnedFd) -> SetupResult<i32> {
             Ok(()) => {}
             // Root of a container's user namespace is not host root: when that namespace cannot
             // switch to 65534, going on as its root still maps to an unprivileged host uid.
-            Err(e) if !in_initial_user_namespace() => {
+            Err(e) if !super::run::in_initial_userns() => {
                 tracing::debug!("staying namespace root: {e}");
             }
             Err(e) => return Err(fail("drop root to uid 65534")(e)),
@@ -198,12 +197,6 @@ fn drop_root() -> Result<(), Errno> {
     // A uid change makes the process non-dumpable, which would make /proc/self/uid_map belong
     // to root and unwritable.
     nix::sys::prctl::set_dumpable(true)
-}
-
-/// Whether this process is in the host's user namespace (identity map of every uid).
-fn in_initial_user_namespace() -> bool {
-    fs::read_to_string("/proc/self/uid_map")
-        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
 }
 
 fn send_report(fd: &OwnedFd, report: &Report) {

@@ -95,6 +95,21 @@ pub enum MemoryEnforcement {
     Rlimit,
 }
 
+/// Where the time of a run went, in microseconds (`--format json` prints it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Phases {
+    /// Path checks, run directory, cgroup and spec, before the init is spawned.
+    pub prepare_us: u64,
+    /// Spawning the init program (fork + exec of kiln).
+    pub spawn_us: u64,
+    /// From the init's start to the program's `execve` (namespaces, new root), per pid 1.
+    pub setup_us: u64,
+    /// From the init's spawn until it exited (setup, the program and its clean-up).
+    pub sandbox_us: u64,
+    /// After the init exited: draining the readers, the report, removing the cgroup.
+    pub teardown_us: u64,
+}
+
 /// Everything known about a finished run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outcome {
@@ -115,6 +130,7 @@ pub struct Outcome {
     pub isolation: Isolation,
     pub landlock: String,
     pub workdir: PathBuf,
+    pub phases: Phases,
 }
 
 impl Outcome {

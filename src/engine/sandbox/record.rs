@@ -141,7 +141,7 @@ impl<'a> Recording<'a> {
             }),
             isolation: serde_json::json!({ "mode": spec.isolation }),
         })?;
-        let conn = Store::open(store.path(), store.config())?;
+        let (path, config) = (store.path().to_owned(), store.config().clone());
         let shared = Arc::new(Shared::default());
         // Unbounded as a channel: `QUEUE_BYTES` bounds it.
         let (tx, rx) = std::sync::mpsc::channel();
@@ -149,7 +149,15 @@ impl<'a> Recording<'a> {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("kiln-log-writer".into())
-                .spawn(move || write_lines(&conn, run_id, &rx, &shared))
+                // The writer's own connection opens on its thread, while the sandbox starts.
+                .spawn(move || match Store::open(&path, &config) {
+                    Ok(conn) => write_lines(&conn, run_id, &rx, &shared),
+                    Err(e) => {
+                        shared.set_error(&e);
+                        let lost = rx.iter().count() as u64;
+                        shared.dropped.fetch_add(lost, Ordering::AcqRel);
+                    }
+                })
                 .map_err(|source| Error::Io {
                     what: "start the log writer".into(),
                     source,

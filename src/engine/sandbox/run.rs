@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::cgroup::Cgroup;
 use super::outcome::{MemoryEnforcement, Outcome, OutputLine, Stream};
 use super::output::{Shared, read_stream};
+use super::ownership;
 use super::rundir::RunDir;
 use super::spawn::spawn_init;
 use super::spec::{InitSpec, Mode};
@@ -280,6 +281,7 @@ impl Sandbox {
 
     /// Starts a run. Must be called inside a tokio runtime.
     pub fn start(&self, spec: &RunSpec) -> Result<RunHandle, Error> {
+        let entered = Instant::now();
         if spec.argv.is_empty() {
             return Err(Error::Invalid("no command given".into()));
         }
@@ -300,6 +302,17 @@ impl Sandbox {
             .collect::<Result<Vec<_>, _>>()?;
         let given_workdir = spec.workdir.as_ref().map(absolute).transpose()?;
 
+        let writable: Vec<&Path> = rw
+            .iter()
+            .chain(&given_workdir)
+            .map(PathBuf::as_path)
+            .collect();
+        let euid = nix::unistd::geteuid().as_raw();
+        let idmaps = match spec.isolation {
+            // As root kiln drops to 65534, except in a container's user namespace (see init).
+            Isolation::Full => ownership::plan(&writable, euid, euid == 0 && in_initial_userns())?,
+            Isolation::UnsafeNone => Vec::new(),
+        };
         let rundir = RunDir::create(&self.runtime_dir, given_workdir)?;
         let cgroup = Cgroup::create(&rundir.name(), spec.memory, spec.pids + 1);
         let enforcement = |limited: bool| match (limited, cgroup.is_v2()) {
@@ -322,6 +335,7 @@ impl Sandbox {
             root_dir: rundir.root_dir.clone(),
             ro,
             rw,
+            idmaps,
             cgroup_procs: cgroup.procs_files(),
             timeout_ms: spec.timeout.as_millis() as u64,
             cpu_secs: spec.cpu.as_secs_f64().ceil() as u64,
@@ -335,8 +349,10 @@ impl Sandbox {
             serde_json::to_vec(&init_spec).map_err(|e| Error::Invalid(e.to_string()))?;
         spec_line.push(b'\n');
 
+        let prepare = entered.elapsed();
         let started = Instant::now();
         let spawned = spawn_init(&self.init_program)?;
+        let spawn = started.elapsed();
         let shared = Arc::new(Shared::new(spec.output_bytes, spec.output_lines));
         // 16 batches of at most one 64 KiB read each, per stream: bounded memory.
         let (tx, rx) = mpsc::channel(16);
@@ -369,6 +385,8 @@ impl Sandbox {
             shared,
             cancel: cancel.clone(),
             started,
+            prepare,
+            spawn,
             timeout: spec.timeout,
             cpu_limit: spec.cpu,
             isolation: spec.isolation,
@@ -383,6 +401,12 @@ impl Sandbox {
             workdir,
         })
     }
+}
+
+/// Whether kiln runs in the host's user namespace (identity map of every uid).
+pub(super) fn in_initial_userns() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
 }
 
 pub(super) fn no_isolation_error(reason: String) -> Error {

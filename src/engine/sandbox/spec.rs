@@ -39,6 +39,8 @@ pub struct InitSpec {
     pub root_dir: PathBuf,
     pub ro: Vec<PathBuf>,
     pub rw: Vec<PathBuf>,
+    /// Writable directories bound through an idmapped mount (kiln runs as root).
+    pub idmaps: Vec<super::ownership::Idmap>,
     /// `cgroup.procs` files the init joins before dropping privileges.
     pub cgroup_procs: Vec<PathBuf>,
     pub timeout_ms: u64,

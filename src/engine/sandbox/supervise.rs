@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Error;
 use super::cgroup::{Cgroup, Stats};
-use super::outcome::{Limit, MemoryEnforcement, Outcome, Termination};
+use super::outcome::{Limit, MemoryEnforcement, Outcome, Phases, Termination};
 use super::output::{Counters, Shared};
 use super::run::{Isolation, no_isolation_error};
 use super::rundir::RunDir;
@@ -37,6 +37,9 @@ pub(super) struct Supervisor {
     pub(super) shared: Arc<Shared>,
     pub(super) cancel: CancellationToken,
     pub(super) started: Instant,
+    /// Time spent before and in spawning the init (for [`Phases`]).
+    pub(super) prepare: Duration,
+    pub(super) spawn: Duration,
     pub(super) timeout: Duration,
     pub(super) cpu_limit: Duration,
     pub(super) isolation: Isolation,
@@ -57,6 +60,8 @@ impl Supervisor {
             shared,
             cancel,
             started,
+            prepare,
+            spawn,
             timeout,
             cpu_limit,
             isolation,
@@ -93,6 +98,7 @@ impl Supervisor {
         }
         drop(lifeline);
         let wall = started.elapsed();
+        let exited = Instant::now();
         // Everything is dead; only an escaped process (no isolation) could hold the pipes.
         for reader in readers {
             let abort = reader.abort_handle();
@@ -117,6 +123,14 @@ impl Supervisor {
         }
         let counters = std::mem::take(&mut *shared.lock());
         let limit = classify_limit(&report, &counters, &cg_stats, cpu_limit);
+        let us = |d: Duration| d.as_micros() as u64;
+        let phases = Phases {
+            prepare_us: us(prepare),
+            spawn_us: us(spawn),
+            setup_us: report.setup_us,
+            sandbox_us: us(wall),
+            teardown_us: us(exited.elapsed()),
+        };
         Ok(Outcome {
             termination: termination(&report),
             limit,
@@ -135,6 +149,7 @@ impl Supervisor {
             isolation,
             landlock: report.landlock,
             workdir: rundir.workdir.clone(),
+            phases,
         })
     }
 }

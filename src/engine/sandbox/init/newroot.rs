@@ -8,10 +8,18 @@ use std::fs::{self, File};
 use std::os::unix::fs::{DirBuilderExt, symlink};
 use std::path::{Path, PathBuf};
 
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::statvfs::{FsFlags, statvfs};
+use nix::unistd::{ForkResult, fork, pipe2};
 
+use super::super::ownership::{Idmap, NOBODY};
 use super::super::spec::{InitSpec, WorkdirKind};
 use super::{SetupError, SetupResult, fail};
 
@@ -161,6 +169,7 @@ pub(super) fn stage_host_paths(spec: &InitSpec) -> SetupResult<Vec<(PathBuf, Pat
         .create(&stage)
         .map_err(fail("create the staging directory"))?;
     let mut staged = Vec::new();
+    let mut userns = Vec::new();
     for (i, p) in paths.into_iter().enumerate() {
         let dst = stage.join(i.to_string());
         if fs::metadata(p).is_ok_and(|m| m.is_dir()) {
@@ -171,17 +180,149 @@ pub(super) fn stage_host_paths(spec: &InitSpec) -> SetupResult<Vec<(PathBuf, Pat
         } else {
             File::create(&dst).map_err(fail("create a staging file"))?;
         }
-        mnt(
-            Some(p),
-            &dst,
-            None,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None,
-        )
-        .map_err(SetupError::Failed)?;
+        if let Some(map) = spec.idmaps.iter().find(|m| &m.path == p) {
+            idmapped_bind(map, &dst, &mut userns)?;
+        } else {
+            mnt(
+                Some(p),
+                &dst,
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None,
+            )
+            .map_err(SetupError::Failed)?;
+        }
         staged.push((p.clone(), dst));
     }
     Ok(staged)
+}
+
+/// User namespaces by the (uid, gid) they show as the sandbox user.
+type UsernsCache = Vec<((u32, u32), OwnedFd)>;
+
+/// Binds `map.path` at `dst` through an idmapped mount whose on-disk owner appears as the
+/// sandbox user (and whose new files get that owner on disk).
+fn idmapped_bind(map: &Idmap, dst: &Path, cache: &mut UsernsCache) -> SetupResult<()> {
+    let unsupported = |e: String| {
+        SetupError::Failed(format!(
+            "cannot bind '{}' for the sandbox user (uid {NOBODY}): {e}; idmapped mounts need Linux 5.12 or later and ext4, xfs, btrfs, tmpfs or overlayfs. Fix: chown the directory to {NOBODY}, run kiln as a regular user, or bind it with --ro",
+            map.path.display()
+        ))
+    };
+    let key = (map.uid, map.gid);
+    if !cache.iter().any(|(k, _)| *k == key) {
+        let fd = userns_mapping(map.uid, map.gid).map_err(unsupported)?;
+        cache.push((key, fd));
+    }
+    let userns = cache
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, fd)| fd.as_raw_fd())
+        .expect("the namespace was just cached");
+    let path = CString::new(map.path.as_os_str().as_bytes())
+        .map_err(|_| unsupported("path has a NUL byte".into()))?;
+    let empty = c"";
+    // SAFETY: open_tree reads a NUL-terminated path and returns a new fd or -1.
+    let tree = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+        )
+    };
+    if tree < 0 {
+        return Err(unsupported(format!("open_tree: {}", Errno::last())));
+    }
+    // SAFETY: a non-negative return is a fresh fd owned by nobody else.
+    let tree = unsafe { OwnedFd::from_raw_fd(tree as i32) };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns as u64,
+    };
+    // SAFETY: mount_setattr reads `attr` (of the size given) and an empty path; both outlive
+    // the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &raw const attr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc < 0 {
+        return Err(unsupported(format!("mount_setattr: {}", Errno::last())));
+    }
+    let dst_c = CString::new(dst.as_os_str().as_bytes())
+        .map_err(|_| unsupported("staging path has a NUL byte".into()))?;
+    // SAFETY: move_mount reads two NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_FDCWD,
+            dst_c.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if rc < 0 {
+        return Err(unsupported(format!("move_mount: {}", Errno::last())));
+    }
+    Ok(())
+}
+
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// A user namespace mapping `uid`/`gid` (inside) to the sandbox user (outside), as an fd: a
+/// child creates it and waits while this process (root) writes its maps and opens it.
+fn userns_mapping(uid: u32, gid: u32) -> Result<OwnedFd, String> {
+    let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let (done_r, done_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    // SAFETY: the init is single-threaded; the child only makes syscalls and exits.
+    match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
+        ForkResult::Child => {
+            drop((ready_r, done_w));
+            let ok = unshare(CloneFlags::CLONE_NEWUSER).is_ok();
+            let _ = nix::unistd::write(&ready_w, if ok { b"1" } else { b"0" });
+            let mut b = [0u8; 1];
+            let _ = nix::unistd::read(&done_r, &mut b);
+            // SAFETY: _exit skips the parent image's atexit handlers.
+            unsafe { libc::_exit(0) }
+        }
+        ForkResult::Parent { child } => {
+            drop((ready_w, done_r));
+            let mut b = [0u8; 1];
+            let got = nix::unistd::read(&ready_r, &mut b);
+            let result = if got != Ok(1) || b[0] != b'1' {
+                Err("cannot create a user namespace for the mapping".to_owned())
+            } else {
+                let proc = PathBuf::from(format!("/proc/{child}"));
+                fs::write(proc.join("uid_map"), format!("{uid} {NOBODY} 1\n"))
+                    .and_then(|()| fs::write(proc.join("gid_map"), format!("{gid} {NOBODY} 1\n")))
+                    .and_then(|()| File::open(proc.join("ns/user")))
+                    .map(OwnedFd::from)
+                    .map_err(|e| format!("map the user namespace: {e}"))
+            };
+            drop(done_w);
+            let _ = nix::sys::wait::waitpid(child, None);
+            result
+        }
+    }
 }
 
 pub(super) fn build_root(spec: &InitSpec, staged: &[(PathBuf, PathBuf)]) -> Result<(), String> {
