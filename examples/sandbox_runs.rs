@@ -17,9 +17,9 @@ fn main() {
     {
         kiln::engine::sandbox::init_main();
     }
-    let mut args = std::env::args().skip(1);
-    let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
-    let mut argv: Vec<String> = args.collect();
+    let mut rest = std::env::args().skip(1);
+    let n: usize = rest.next().and_then(|a| a.parse().ok()).unwrap_or(200);
+    let mut argv: Vec<String> = rest.collect();
     if argv.is_empty() {
         argv.push("/bin/true".into());
     }
