@@ -23,6 +23,8 @@ mod llm_outcomes;
 mod sandbox_engine;
 mod sandbox_isolation;
 mod sandbox_limits;
+mod sandbox_ownership;
+mod sandbox_recording;
 mod sandbox_toolchains;
 mod store_api;
 mod store_bad_input;
