@@ -8,6 +8,7 @@ pub mod config;
 pub mod doctor;
 pub mod env;
 pub mod error;
+pub mod fs;
 pub mod llm;
 pub mod paths;
 pub mod sandbox;

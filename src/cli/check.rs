@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use kiln::engine::analysis::report::{Role, Styled};
 use kiln::engine::analysis::{self, CheckOptions, FixMode, Language, RuleSet, Severity};
 use kiln::engine::store::{NewRun, RunKind, Status};
+use kiln::engine::untrusted;
 
 use super::{Context, Format};
 
@@ -125,7 +127,7 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
         OutputFormat::Human => {
             let color = std::io::stdout().is_terminal()
                 && ctx.env.get("NO_COLOR").is_none_or(str::is_empty);
-            analysis::report::human(&outcome, color)
+            paint(&analysis::report::human(&outcome), color)
         }
         OutputFormat::Json => analysis::report::json(&outcome),
         OutputFormat::Sarif => analysis::report::sarif(&outcome),
@@ -148,6 +150,42 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The human report for a terminal: colours by role (when `color`), and every span that came
+/// from the analysed files or the file system made inert, so a file cannot drive the terminal.
+/// Inert in pipes too: the human format is for people; `json` and `sarif` stay byte-exact.
+fn paint(report: &Styled, color: bool) -> String {
+    let mut out = String::with_capacity(report.text.len() + report.spans.len() * 8);
+    for (text, role) in report.pieces() {
+        let Some(role) = role else {
+            out.push_str(text);
+            continue;
+        };
+        let text = if role.is_untrusted() {
+            untrusted::inert(text)
+        } else {
+            text.into()
+        };
+        let code = match role {
+            Role::Path | Role::Rule => "1",
+            Role::Severity(Severity::Error) | Role::Marker => "1;31",
+            Role::Severity(Severity::Warning) => "1;33",
+            Role::Severity(Severity::Info) => "1;36",
+            Role::Severity(Severity::Hint) | Role::Gutter | Role::NoteLabel => "2",
+            _ => "",
+        };
+        if color && !code.is_empty() {
+            out.push_str("\x1b[");
+            out.push_str(code);
+            out.push('m');
+            out.push_str(&text);
+            out.push_str("\x1b[0m");
+        } else {
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 /// One cache file per working directory.

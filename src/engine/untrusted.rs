@@ -94,7 +94,10 @@ mod tests {
         let osc52 = "\x1b]52;c;aGVsbG8=\x07";
         assert_eq!(inert(osc52), "␛]52;c;aGVsbG8=␇");
         assert_eq!(inert("a\x1b[2J\x1b[Hb"), "a␛[2J␛[Hb");
-        assert_eq!(inert("bell\x07 del\x7f c1\u{9b}31m"), "bell␇ del␡ c1<9b>31m");
+        assert_eq!(
+            inert("bell\x07 del\x7f c1\u{9b}31m"),
+            "bell␇ del␡ c1<9b>31m"
+        );
         assert_eq!(inert("over\rwrite"), "over␍write");
         assert_eq!(inert("dos\r\nline"), "dos\nline");
         assert_eq!(inert("nul\0"), "nul␀");

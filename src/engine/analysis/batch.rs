@@ -4,19 +4,20 @@
 
 use std::collections::HashMap;
 use std::hash::Hasher;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::UNIX_EPOCH;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::cache::{Cache, Entry};
-use super::file::{FileKind, analyze_with, new_parser};
+use super::file::{analyze_with, new_parser};
+use super::file_kind::FileKind;
 use super::finding::Finding;
 use super::fix::{FixMode, fix_source};
 use super::language::Language;
+use super::note::{Note, NoteKind};
 use super::registry::RuleSet;
 
 /// What to check and how.
@@ -32,26 +33,6 @@ pub struct CheckOptions {
     pub cache_file: Option<PathBuf>,
     /// Keep the text of files with findings (for code frames).
     pub keep_source: bool,
-}
-
-/// Why a file was skipped or only partly trusted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NoteKind {
-    Binary,
-    InvalidUtf8,
-    TooLarge,
-    Unreadable,
-    Walk,
-    UnknownLanguage,
-    WriteFailed,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Note {
-    pub path: PathBuf,
-    pub kind: NoteKind,
-    pub message: String,
 }
 
 /// The findings of one file.
@@ -281,14 +262,6 @@ struct Outcome {
     notes: Vec<Note>,
 }
 
-fn note(path: &Path, kind: NoteKind, message: impl Into<String>) -> Note {
-    Note {
-        path: path.to_owned(),
-        kind,
-        message: message.into(),
-    }
-}
-
 fn content_hash(bytes: &[u8]) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
     h.write(bytes);
@@ -307,7 +280,7 @@ fn check_file(
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
-            out.notes.push(note(
+            out.notes.push(Note::new(
                 path,
                 NoteKind::Unreadable,
                 format!("cannot read: {e}"),
@@ -316,7 +289,7 @@ fn check_file(
         }
     };
     if meta.len() > rules.max_file_bytes {
-        out.notes.push(note(
+        out.notes.push(Note::new(
             path,
             NoteKind::TooLarge,
             format!(
@@ -357,7 +330,7 @@ fn check_file(
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
-            out.notes.push(note(
+            out.notes.push(Note::new(
                 path,
                 NoteKind::Unreadable,
                 format!("cannot read: {e}"),
@@ -366,7 +339,7 @@ fn check_file(
         }
     };
     if memchr_nul(&bytes) {
-        out.notes.push(note(
+        out.notes.push(Note::new(
             path,
             NoteKind::Binary,
             "skipped: binary file (contains NUL bytes)",
@@ -401,7 +374,7 @@ fn check_file(
         Ok(t) => t,
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
-            file_notes.push(note(
+            file_notes.push(Note::new(
                 path,
                 NoteKind::InvalidUtf8,
                 format!("invalid UTF-8 at byte {at}; read with replacement characters"),
@@ -415,9 +388,9 @@ fn check_file(
         match fix_source(&text, lang, kind, rules, mode) {
             Ok((fixed_text, n, findings)) => {
                 if n > 0
-                    && let Err(e) = write_atomic(path, fixed_text.as_bytes())
+                    && let Err(e) = crate::engine::fs::write_atomic(path, fixed_text.as_bytes())
                 {
-                    file_notes.push(note(
+                    file_notes.push(Note::new(
                         path,
                         NoteKind::WriteFailed,
                         format!("fixes not written: {e}"),
@@ -431,7 +404,7 @@ fn check_file(
                     fixed: n,
                 });
             }
-            Err(e) => file_notes.push(note(path, NoteKind::Unreadable, e.to_string())),
+            Err(e) => file_notes.push(Note::new(path, NoteKind::Unreadable, e.to_string())),
         }
         out.notes = file_notes;
         return out;
@@ -442,7 +415,7 @@ fn check_file(
             Ok(p) => v.insert(p),
             Err(e) => {
                 out.notes
-                    .push(note(path, NoteKind::Unreadable, e.to_string()));
+                    .push(Note::new(path, NoteKind::Unreadable, e.to_string()));
                 return out;
             }
         },
@@ -468,7 +441,7 @@ fn check_file(
                 source: keep.then_some(text),
             });
         }
-        Err(e) => file_notes.push(note(path, NoteKind::Unreadable, e.to_string())),
+        Err(e) => file_notes.push(Note::new(path, NoteKind::Unreadable, e.to_string())),
     }
     out.notes.extend(file_notes);
     out
@@ -476,20 +449,4 @@ fn check_file(
 
 fn memchr_nul(bytes: &[u8]) -> bool {
     bytes.contains(&0)
-}
-
-/// Writes via a temporary file in the same directory, keeping the permissions, then renames.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        std::fs::set_permissions(tmp.path(), meta.permissions())?;
-    }
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
