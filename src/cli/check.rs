@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use kiln::engine::analysis::report::{Role, Styled};
-use kiln::engine::analysis::{self, CheckOptions, FixMode, Language, RuleSet, Severity};
+use kiln::engine::analysis::{self, CheckOptions, FixMode, Language, NoteKind, RuleSet, Severity};
 use kiln::engine::store::{NewRun, RunKind, Status};
 use kiln::engine::untrusted;
 
@@ -120,9 +120,6 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "check finished"
     );
-    if args.record {
-        record(ctx, &outcome)?;
-    }
     let text = match format {
         OutputFormat::Human => {
             let color = std::io::stdout().is_terminal()
@@ -137,6 +134,29 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
         .context("cannot write the report")?;
     if !text.ends_with('\n') {
         writeln!(out).context("cannot write the report")?;
+    }
+    drop(out);
+    // After the report: a database that cannot take the findings must not hide them.
+    let mut failed = false;
+    if args.record
+        && let Err(e) = record(ctx, &outcome)
+    {
+        eprintln!(
+            "error: {}; the findings above were not recorded",
+            chain_once(&e)
+        );
+        failed = true;
+    }
+    failed |= input_errors(&outcome);
+    if outcome.unwritten > 0 {
+        eprintln!(
+            "error: {} fixes could not be written (see the notes); the files keep their content",
+            outcome.unwritten
+        );
+        failed = true;
+    }
+    if failed {
+        return Ok(ExitCode::from(2));
     }
     let threshold = match args.fail_on {
         FailOn::Error => Severity::Error,
@@ -188,6 +208,54 @@ fn paint(report: &Styled, color: bool) -> String {
     out
 }
 
+/// Says why the input itself failed: a named path that does not exist (a mistyped path must
+/// not pass CI), or nothing at all could be read. Returns whether it did.
+fn input_errors(outcome: &analysis::CheckOutcome) -> bool {
+    let missing: Vec<String> = outcome
+        .notes
+        .iter()
+        .filter(|n| n.kind == NoteKind::NotFound)
+        .map(|n| format!("'{}'", untrusted::inert(&n.path.to_string_lossy())))
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "error: {} does not exist; check the path",
+            missing.join(", ")
+        );
+        return true;
+    }
+    let unreadable = outcome
+        .notes
+        .iter()
+        .any(|n| matches!(n.kind, NoteKind::Unreadable | NoteKind::Walk));
+    if outcome.files_checked == 0 && unreadable {
+        eprintln!("error: no file could be read (see the notes above)");
+        return true;
+    }
+    false
+}
+
+/// An error and its causes, each cause left out when the message before already says it
+/// (SQLite's messages repeat through the layers: "disk I/O error: disk I/O error").
+fn chain_once(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        let short = text.split(": ").last().unwrap_or(&text);
+        if !out.is_empty() && out.contains(short) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 /// One cache file per working directory.
 fn cache_name(cwd: &std::path::Path) -> String {
     use sha2::Digest;
@@ -205,9 +273,16 @@ fn record(ctx: &Context, outcome: &analysis::CheckOutcome) -> anyhow::Result<()>
     let mut total = 0;
     for file in &outcome.files {
         let name = analysis::report::display_path(&file.path);
-        total += store
-            .insert_findings(run.id, None, &name, &file.findings)
-            .with_context(|| format!("cannot record the findings of '{name}'"))?;
+        match store.insert_findings(run.id, None, &name, &file.findings) {
+            Ok(n) => total += n,
+            Err(e) => {
+                // Best effort: a full disk may refuse this too; the run then shows as running
+                // until the store's owner check marks it interrupted.
+                let why = format!("cannot record the findings of '{name}': {e}");
+                let _ = store.finish_run(run.id, Status::Failed, Some(&why));
+                anyhow::bail!(why);
+            }
+        }
     }
     store.finish_run(run.id, Status::Succeeded, None)?;
     eprintln!("recorded {total} findings as run {}", run.id);

@@ -19,6 +19,7 @@ mod finding;
 mod fix;
 mod language;
 mod lines;
+mod lossless;
 mod note;
 pub mod registry;
 pub mod report;

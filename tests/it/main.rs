@@ -4,6 +4,7 @@
 
 mod support;
 
+mod analysis_check_integrity;
 mod analysis_document;
 mod analysis_fix;
 mod analysis_rules;

@@ -12,11 +12,12 @@ use std::time::UNIX_EPOCH;
 use serde::Serialize;
 
 use super::cache::{Cache, Entry};
-use super::file::{analyze_with, new_parser};
+use super::file::{analyze_source, analyze_with, new_parser};
 use super::file_kind::FileKind;
 use super::finding::Finding;
 use super::fix::{FixMode, fix_source};
 use super::language::Language;
+use super::lossless;
 use super::note::{Note, NoteKind};
 use super::registry::RuleSet;
 
@@ -55,6 +56,8 @@ pub struct CheckOutcome {
     pub files_checked: usize,
     pub cache_hits: usize,
     pub fixed: usize,
+    /// Fixes found but not written because the write failed (a `write_failed` note says why).
+    pub unwritten: usize,
     pub notes: Vec<Note>,
 }
 
@@ -115,6 +118,7 @@ pub fn check_paths(opts: &CheckOptions, rules: &RuleSet) -> CheckOutcome {
     let mut dirty = false;
     for (_, r) in results {
         notes.extend(r.notes);
+        out.unwritten += r.unwritten;
         if r.checked {
             out.files_checked += 1;
         }
@@ -165,10 +169,10 @@ fn collect(opts: &CheckOptions, notes: &mut Vec<Note>) -> Vec<(PathBuf, Language
             continue;
         }
         if let Err(e) = meta {
-            notes.push(Note {
-                path: root.clone(),
-                kind: NoteKind::Unreadable,
-                message: format!("cannot read: {e}"),
+            notes.push(if e.kind() == std::io::ErrorKind::NotFound {
+                Note::new(root, NoteKind::NotFound, "does not exist")
+            } else {
+                Note::new(root, NoteKind::Unreadable, format!("cannot read: {e}"))
             });
             continue;
         }
@@ -256,6 +260,7 @@ fn read_head(path: &Path) -> Vec<u8> {
 #[derive(Default)]
 struct Outcome {
     checked: bool,
+    unwritten: usize,
     cache_hit: bool,
     report: Option<FileReport>,
     entry: Option<(String, Entry)>,
@@ -369,46 +374,28 @@ fn check_file(
         out.entry = Some((key, entry));
         return out;
     }
+    let kind = FileKind::of_path(path, rules);
+    out.checked = true;
+    if let Some(mode) = opts.fix {
+        let fixed = fix_file(path, &bytes, lang, kind, rules, mode);
+        out.unwritten = fixed.unwritten;
+        out.notes = fixed.notes;
+        out.report = fixed.report.map(|mut r| {
+            if !opts.keep_source {
+                r.source = None;
+            }
+            r
+        });
+        return out;
+    }
     let mut file_notes = Vec::new();
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
-            let at = e.utf8_error().valid_up_to();
-            file_notes.push(Note::new(
-                path,
-                NoteKind::InvalidUtf8,
-                format!("invalid UTF-8 at byte {at}; read with replacement characters"),
-            ));
+            file_notes.push(invalid_utf8_note(path, e.utf8_error().valid_up_to()));
             String::from_utf8_lossy(e.as_bytes()).into_owned()
         }
     };
-    let kind = FileKind::of_path(path, rules);
-    out.checked = true;
-    if let Some(mode) = opts.fix {
-        match fix_source(&text, lang, kind, rules, mode) {
-            Ok((fixed_text, n, findings)) => {
-                if n > 0
-                    && let Err(e) = crate::engine::fs::write_atomic(path, fixed_text.as_bytes())
-                {
-                    file_notes.push(Note::new(
-                        path,
-                        NoteKind::WriteFailed,
-                        format!("fixes not written: {e}"),
-                    ));
-                }
-                out.report = Some(FileReport {
-                    path: path.to_owned(),
-                    language: lang,
-                    source: opts.keep_source.then_some(fixed_text),
-                    findings,
-                    fixed: n,
-                });
-            }
-            Err(e) => file_notes.push(Note::new(path, NoteKind::Unreadable, e.to_string())),
-        }
-        out.notes = file_notes;
-        return out;
-    }
     let parser = match parsers.entry(lang) {
         std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
         std::collections::hash_map::Entry::Vacant(v) => match new_parser(lang) {
@@ -445,6 +432,106 @@ fn check_file(
     }
     out.notes.extend(file_notes);
     out
+}
+
+fn invalid_utf8_note(path: &Path, at: usize) -> Note {
+    Note::new(
+        path,
+        NoteKind::InvalidUtf8,
+        format!("invalid UTF-8 at byte {at}; read with replacement characters"),
+    )
+}
+
+/// What `--fix` did to one file.
+struct Fixed {
+    report: Option<FileReport>,
+    notes: Vec<Note>,
+    /// Fixes found but not written (the write failed).
+    unwritten: usize,
+}
+
+/// Fixes one file and writes it back. Bytes a fix does not touch are written back as they were
+/// (invalid UTF-8 included, see [`lossless`]); a file that cannot be written keeps its content,
+/// and its report shows the findings of that content with `fixed: 0`.
+fn fix_file(
+    path: &Path,
+    bytes: &[u8],
+    lang: Language,
+    kind: FileKind,
+    rules: &RuleSet,
+    mode: FixMode,
+) -> Fixed {
+    let mut notes = Vec::new();
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t.to_owned(),
+        Err(e) => {
+            notes.push(invalid_utf8_note(path, e.valid_up_to()));
+            // Cannot round-trip: analyse without fixing rather than damage the bytes.
+            lossless::decode(bytes).unwrap_or_else(|| {
+                notes.push(Note::new(
+                    path,
+                    NoteKind::WriteFailed,
+                    "fixes not applied: the file mixes invalid UTF-8 with characters kiln uses to keep such bytes",
+                ));
+                String::from_utf8_lossy(bytes).into_owned()
+            })
+        }
+    };
+    let report = |findings, fixed, source| FileReport {
+        path: path.to_owned(),
+        language: lang,
+        findings,
+        fixed,
+        source: Some(source),
+    };
+    let can_fix = !notes.iter().any(|n| n.kind == NoteKind::WriteFailed);
+    let result = if can_fix {
+        fix_source(&text, lang, kind, rules, mode)
+    } else {
+        analyze_source(&text, lang, kind, rules).map(|f| (text.clone(), 0, f))
+    };
+    let (fixed_text, n, findings) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            notes.push(Note::new(path, NoteKind::Unreadable, e.to_string()));
+            return Fixed {
+                report: None,
+                notes,
+                unwritten: 0,
+            };
+        }
+    };
+    if n == 0 {
+        return Fixed {
+            report: Some(report(findings, 0, fixed_text)),
+            notes,
+            unwritten: 0,
+        };
+    }
+    let Err(e) = crate::engine::fs::write_atomic(path, &lossless::encode(&fixed_text)) else {
+        return Fixed {
+            report: Some(report(findings, n, fixed_text)),
+            notes,
+            unwritten: 0,
+        };
+    };
+    let (kind_of_note, message, unwritten) = if e.is_read_only() {
+        (NoteKind::ReadOnly, format!("skipped {n} fixes: {e}"), 0)
+    } else {
+        (
+            NoteKind::WriteFailed,
+            format!("{n} fixes not written: {e}"),
+            n,
+        )
+    };
+    notes.push(Note::new(path, kind_of_note, message));
+    // Report what the file still says, not what the unwritten fix would have made of it.
+    let findings = analyze_source(&text, lang, kind, rules).unwrap_or(findings);
+    Fixed {
+        report: Some(report(findings, 0, text)),
+        notes,
+        unwritten,
+    }
 }
 
 fn memchr_nul(bytes: &[u8]) -> bool {

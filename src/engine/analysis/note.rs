@@ -16,6 +16,10 @@ pub enum NoteKind {
     Walk,
     UnknownLanguage,
     WriteFailed,
+    /// `--fix` left a read-only file alone.
+    ReadOnly,
+    /// A path named on the command line does not exist.
+    NotFound,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
