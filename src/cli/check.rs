@@ -3,7 +3,7 @@
 //!
 //! Exit codes: 0 no finding at or above `--fail-on` (or `--exit-zero`), 1 findings, 2 errors.
 
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -36,8 +36,13 @@ pub(crate) enum FailOn {
 #[derive(Debug, clap::Args)]
 #[allow(clippy::struct_excessive_bools)] // clap flags
 pub(crate) struct Args {
-    /// Files or directories to check (directories respect .gitignore) [default: .]
+    /// Files or directories to check (directories respect .gitignore), or `-` for stdin
+    /// [default: .]
     pub(crate) paths: Vec<PathBuf>,
+    /// Read the source from stdin and name it PATH (language, test/script rules, reports); with
+    /// --fix the fixed source goes to stdout and the report to stderr
+    #[arg(long, value_name = "PATH")]
+    pub(crate) stdin_filename: Option<PathBuf>,
     /// Report format; overrides --format (sarif is only available here)
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub(crate) output_format: Option<OutputFormat>,
@@ -112,8 +117,29 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
         cache_file,
         keep_source: format == OutputFormat::Human,
     };
+    let stdin = args.stdin_filename.is_some() && args.paths.is_empty()
+        || args.paths.iter().any(|p| p.as_os_str() == "-");
+    if stdin && args.paths.len() > 1 {
+        anyhow::bail!("'-' (stdin) cannot be combined with other paths");
+    }
     let started = std::time::Instant::now();
-    let outcome = analysis::check_paths(&opts, &rules);
+    let mut fixed_source = None;
+    let outcome = if stdin {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .context("cannot read the source from stdin")?;
+        let name = args
+            .stdin_filename
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("-"));
+        let checked = analysis::check_source(&name, &bytes, &opts, &rules);
+        fixed_source = checked.fixed;
+        checked.outcome
+    } else {
+        analysis::check_paths(&opts, &rules)
+    };
     tracing::info!(
         files = outcome.files_checked,
         cache_hits = outcome.cache_hits,
@@ -122,14 +148,29 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
     );
     let text = match format {
         OutputFormat::Human => {
-            let color = std::io::stdout().is_terminal()
-                && ctx.env.get("NO_COLOR").is_none_or(str::is_empty);
+            let tty = if fixed_source.is_some() {
+                std::io::stderr().is_terminal()
+            } else {
+                std::io::stdout().is_terminal()
+            };
+            let color = tty && ctx.env.get("NO_COLOR").is_none_or(str::is_empty);
             paint(&analysis::report::human(&outcome), color)
         }
         OutputFormat::Json => analysis::report::json(&outcome),
         OutputFormat::Sarif => analysis::report::sarif(&outcome),
     };
-    let mut out = std::io::stdout().lock();
+    // With fixes from stdin, stdout carries the fixed source (as formatters do) and the report
+    // moves to stderr.
+    let mut out: Box<dyn Write> = if let Some(fixed) = &fixed_source {
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(fixed)
+            .context("cannot write the fixed source")?;
+        stdout.flush().context("cannot write the fixed source")?;
+        Box::new(std::io::stderr().lock())
+    } else {
+        Box::new(std::io::stdout().lock())
+    };
     out.write_all(text.as_bytes())
         .context("cannot write the report")?;
     if !text.ends_with('\n') {
@@ -224,10 +265,12 @@ fn input_errors(outcome: &analysis::CheckOutcome) -> bool {
         );
         return true;
     }
-    let unreadable = outcome
-        .notes
-        .iter()
-        .any(|n| matches!(n.kind, NoteKind::Unreadable | NoteKind::Walk));
+    let unreadable = outcome.notes.iter().any(|n| {
+        matches!(
+            n.kind,
+            NoteKind::Unreadable | NoteKind::Walk | NoteKind::UnknownLanguage
+        )
+    });
     if outcome.files_checked == 0 && unreadable {
         eprintln!("error: no file could be read (see the notes above)");
         return true;

@@ -25,6 +25,7 @@ pub mod registry;
 pub mod report;
 mod rule;
 mod rules;
+mod source;
 mod suppress;
 mod walk;
 
@@ -40,6 +41,7 @@ pub use lines::LineIndex;
 pub use note::{Note, NoteKind};
 pub use registry::{RuleSet, all_rules, rule_by_id};
 pub use rule::{FixAvailability, Rule};
+pub use source::{SourceOutcome, check_source};
 
 use std::path::PathBuf;
 

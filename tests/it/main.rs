@@ -8,6 +8,8 @@ mod analysis_check_integrity;
 mod analysis_document;
 mod analysis_fix;
 mod analysis_rules;
+mod analysis_scale;
+mod analysis_stdin;
 mod check_cli;
 mod cli_basics;
 mod llm_cli;

@@ -434,7 +434,7 @@ fn check_file(
     out
 }
 
-fn invalid_utf8_note(path: &Path, at: usize) -> Note {
+pub(crate) fn invalid_utf8_note(path: &Path, at: usize) -> Note {
     Note::new(
         path,
         NoteKind::InvalidUtf8,
@@ -450,17 +450,34 @@ struct Fixed {
     unwritten: usize,
 }
 
-/// Fixes one file and writes it back. Bytes a fix does not touch are written back as they were
-/// (invalid UTF-8 included, see [`lossless`]); a file that cannot be written keeps its content,
-/// and its report shows the findings of that content with `fixed: 0`.
-fn fix_file(
+/// A text with its fixes applied, not written anywhere yet.
+pub(crate) struct FixedText {
+    /// The text as read (invalid bytes escaped, see [`lossless`]).
+    pub original: String,
+    pub text: String,
+    pub fixed: usize,
+    /// The findings left in `text`.
+    pub findings: Vec<Finding>,
+    pub notes: Vec<Note>,
+}
+
+impl FixedText {
+    /// The bytes to write: those a fix did not touch are the bytes that were read.
+    pub(crate) fn bytes(&self) -> Vec<u8> {
+        lossless::encode(&self.text)
+    }
+}
+
+/// Applies the fixes to the content of one file; `Err` carries the notes of a file that could
+/// not be analysed at all.
+pub(crate) fn fix_bytes(
     path: &Path,
     bytes: &[u8],
     lang: Language,
     kind: FileKind,
     rules: &RuleSet,
     mode: FixMode,
-) -> Fixed {
+) -> Result<FixedText, Vec<Note>> {
     let mut notes = Vec::new();
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t.to_owned(),
@@ -477,6 +494,38 @@ fn fix_file(
             })
         }
     };
+    let can_fix = !notes.iter().any(|n| n.kind == NoteKind::WriteFailed);
+    let result = if can_fix {
+        fix_source(&text, lang, kind, rules, mode)
+    } else {
+        analyze_source(&text, lang, kind, rules).map(|f| (text.clone(), 0, f))
+    };
+    match result {
+        Ok((fixed_text, fixed, findings)) => Ok(FixedText {
+            original: text,
+            text: fixed_text,
+            fixed,
+            findings,
+            notes,
+        }),
+        Err(e) => {
+            notes.push(Note::new(path, NoteKind::Unreadable, e.to_string()));
+            Err(notes)
+        }
+    }
+}
+
+/// Fixes one file and writes it back. Bytes a fix does not touch are written back as they were
+/// (invalid UTF-8 included, see [`lossless`]); a file that cannot be written keeps its content,
+/// and its report shows the findings of that content with `fixed: 0`.
+fn fix_file(
+    path: &Path,
+    bytes: &[u8],
+    lang: Language,
+    kind: FileKind,
+    rules: &RuleSet,
+    mode: FixMode,
+) -> Fixed {
     let report = |findings, fixed, source| FileReport {
         path: path.to_owned(),
         language: lang,
@@ -484,16 +533,9 @@ fn fix_file(
         fixed,
         source: Some(source),
     };
-    let can_fix = !notes.iter().any(|n| n.kind == NoteKind::WriteFailed);
-    let result = if can_fix {
-        fix_source(&text, lang, kind, rules, mode)
-    } else {
-        analyze_source(&text, lang, kind, rules).map(|f| (text.clone(), 0, f))
-    };
-    let (fixed_text, n, findings) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            notes.push(Note::new(path, NoteKind::Unreadable, e.to_string()));
+    let mut done = match fix_bytes(path, bytes, lang, kind, rules, mode) {
+        Ok(d) => d,
+        Err(notes) => {
             return Fixed {
                 report: None,
                 notes,
@@ -501,17 +543,18 @@ fn fix_file(
             };
         }
     };
+    let n = done.fixed;
     if n == 0 {
         return Fixed {
-            report: Some(report(findings, 0, fixed_text)),
-            notes,
+            report: Some(report(done.findings, 0, done.text)),
+            notes: done.notes,
             unwritten: 0,
         };
     }
-    let Err(e) = crate::engine::fs::write_atomic(path, &lossless::encode(&fixed_text)) else {
+    let Err(e) = crate::engine::fs::write_atomic(path, &done.bytes()) else {
         return Fixed {
-            report: Some(report(findings, n, fixed_text)),
-            notes,
+            report: Some(report(done.findings, n, done.text)),
+            notes: done.notes,
             unwritten: 0,
         };
     };
@@ -524,16 +567,16 @@ fn fix_file(
             n,
         )
     };
-    notes.push(Note::new(path, kind_of_note, message));
+    done.notes.push(Note::new(path, kind_of_note, message));
     // Report what the file still says, not what the unwritten fix would have made of it.
-    let findings = analyze_source(&text, lang, kind, rules).unwrap_or(findings);
+    let findings = analyze_source(&done.original, lang, kind, rules).unwrap_or(done.findings);
     Fixed {
-        report: Some(report(findings, 0, text)),
-        notes,
+        report: Some(report(findings, 0, done.original)),
+        notes: done.notes,
         unwritten,
     }
 }
 
-fn memchr_nul(bytes: &[u8]) -> bool {
+pub(crate) fn memchr_nul(bytes: &[u8]) -> bool {
     bytes.contains(&0)
 }
