@@ -9,6 +9,7 @@ pub mod config;
 pub mod doctor;
 pub mod env;
 pub mod error;
+pub mod fs;
 pub mod ids;
 pub mod llm;
 pub mod paths;

@@ -10,9 +10,13 @@
 
 mod support;
 
+mod analysis_check_integrity;
 mod analysis_document;
 mod analysis_fix;
+mod analysis_pre_commit;
 mod analysis_rules;
+mod analysis_scale;
+mod analysis_stdin;
 mod check_cli;
 mod cli_basics;
 mod engine_api;
