@@ -271,7 +271,7 @@ impl RunHandle {
 
 impl Sandbox {
     /// `init_program` is a binary whose `main` calls [`super::init_main`] when its first
-    /// argument is [`INIT_ARG`] (the `kiln` binary does); run directories go in `runtime_dir`.
+    /// argument is [`super::INIT_ARG`] (the `kiln` binary does); run directories go in `runtime_dir`.
     pub fn new(init_program: impl Into<PathBuf>, runtime_dir: impl Into<PathBuf>) -> Self {
         Self {
             init_program: init_program.into(),

@@ -154,15 +154,7 @@ pub(super) fn stage_host_paths(spec: &InitSpec) -> SetupResult<Vec<(PathBuf, Pat
         return Ok(Vec::new());
     }
     unshare(CloneFlags::CLONE_NEWNS).map_err(fail("unshare mount namespace"))?;
-    let none: Option<&Path> = None;
-    mnt(
-        none,
-        Path::new("/"),
-        None,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None,
-    )
-    .map_err(SetupError::Failed)?;
+    make_mounts_private().map_err(SetupError::Failed)?;
     let stage = spec.root_dir.with_file_name("stage");
     fs::DirBuilder::new()
         .mode(0o755)
@@ -195,6 +187,18 @@ pub(super) fn stage_host_paths(spec: &InitSpec) -> SetupResult<Vec<(PathBuf, Pat
         staged.push((p.clone(), dst));
     }
     Ok(staged)
+}
+
+/// Stops mount events of this (new) mount namespace from reaching the host and back.
+fn make_mounts_private() -> Result<(), String> {
+    let none: Option<&Path> = None;
+    mnt(
+        none,
+        Path::new("/"),
+        None,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None,
+    )
 }
 
 /// User namespaces by the (uid, gid) they show as the sandbox user.
@@ -332,14 +336,8 @@ pub(super) fn build_root(spec: &InitSpec, staged: &[(PathBuf, PathBuf)]) -> Resu
             .find(|(host, _)| host == p)
             .map_or_else(|| p.to_path_buf(), |(_, s)| s.clone())
     };
+    make_mounts_private()?;
     let none: Option<&Path> = None;
-    mnt(
-        none,
-        Path::new("/"),
-        None,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None,
-    )?;
     let root = spec.root_dir.as_path();
     let safe = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
     tmpfs(root, 0o755, 16 << 20, safe)?;
