@@ -145,10 +145,32 @@ fn cloned_repo_config_gets_no_key_env_or_binds_until_trusted() {
         Some(format!("Bearer {SECRET}").as_str())
     );
     if isolated {
-        let run = in_dir(
+        // Even from a trusted file, a model's key reaches the sandbox only when the user names
+        // it with --allow-secret; the trusted ro bind applies.
+        let refused = in_dir(
             &kiln,
             &repo,
             &["sandbox", "run", "--", "/bin/sh", "-c", &probe],
+        );
+        assert_eq!(refused.code, 2, "{}", refused.stderr);
+        assert!(
+            refused.stderr.contains("--allow-secret AWS_SECRET"),
+            "{}",
+            refused.stderr
+        );
+        let run = in_dir(
+            &kiln,
+            &repo,
+            &[
+                "sandbox",
+                "run",
+                "--allow-secret",
+                "AWS_SECRET",
+                "--",
+                "/bin/sh",
+                "-c",
+                &probe,
+            ],
         );
         assert_eq!(
             run.stdout,
