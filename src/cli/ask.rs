@@ -1,8 +1,11 @@
 //! `kiln ask [--model M] "prompt"`: streams a reply to stdout and records the call.
 //!
+//! A front-end of the engine API: it submits `Op::Ask` and renders the events; the engine
+//! chooses the model, calls it and records the request, the run and the generation.
+//!
 //! With `--format json` nothing streams; one JSON document with the reply and its accounting is
-//! printed at the end (the benchmark reads `ttft_us` from it). Ctrl-C cancels the call; the
-//! partial reply is kept in the database.
+//! printed at the end (the benchmark reads `ttft_us` from it). Ctrl-C submits `Op::CancelRun`;
+//! the partial reply is kept in the database and the run is recorded cancelled.
 //!
 //! Piped, the reply goes to stdout byte for byte, nothing added. On a terminal the model's text
 //! is untrusted: control sequences are shown inert (SGR colours kept) and a final newline is
