@@ -1,8 +1,11 @@
 //! `kiln ask [--model M] "prompt"`: streams a reply to stdout and records the call.
 //!
+//! A front-end of the engine API: it submits `Op::Ask` and renders the events; the engine
+//! chooses the model, calls it and records the request, the run and the generation.
+//!
 //! With `--format json` nothing streams; one JSON document with the reply and its accounting is
-//! printed at the end (the benchmark reads `ttft_us` from it). Ctrl-C cancels the call; the
-//! partial reply is kept in the database.
+//! printed at the end (the benchmark reads `ttft_us` from it). Ctrl-C submits `Op::CancelRun`;
+//! the partial reply is kept in the database and the run is recorded cancelled.
 //!
 //! Piped, the reply goes to stdout byte for byte, nothing added. On a terminal the model's text
 //! is untrusted: control sequences are shown inert (SGR colours kept) and a final newline is
@@ -12,14 +15,12 @@ use std::io::{IsTerminal as _, Read, Write};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use kiln::engine::llm::{
-    CachePolicy, CallEvent, ChatRequest, Completion, FinishReason, Llm, Message, Model,
-    ModelSource, Recorder,
-};
-use kiln::engine::store::{NewRun, RunKind, Status};
+use kiln::engine::EngineHandle;
+use kiln::engine::api::{AskParams, Event, Events, Op, Origin, ProjectRef};
+use kiln::engine::ids::{OpId, RunId};
+use kiln::engine::llm::{CachePolicy, FinishReason, Message, ModelSource};
 use kiln::engine::untrusted;
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
 
 use super::{Context, Format, output};
 
@@ -47,19 +48,45 @@ pub(crate) struct Args {
     cache: bool,
 }
 
+/// The model the engine chose ([`Event::ModelChosen`]).
+#[derive(Debug, Serialize)]
+struct Chosen {
+    model: String,
+    provider: String,
+    model_id: String,
+    source: ModelSource,
+    #[serde(skip)]
+    max_tokens: u32,
+}
+
+/// The finished call ([`Event::AskFinished`]).
+#[derive(Debug)]
+struct Done {
+    text: String,
+    tokens_in: Option<u64>,
+    tokens_out: Option<u64>,
+    latency_us: u64,
+    ttft_us: Option<u64>,
+    cost_usd: Option<f64>,
+    cache_hit: bool,
+    attempts: u32,
+    chunks: u64,
+    generation_id: Option<i64>,
+    finish_reason: Option<FinishReason>,
+    truncated: bool,
+}
+
 #[derive(Serialize)]
 struct Report<'a> {
-    model: &'a str,
-    provider: &'a str,
-    model_id: &'a str,
-    source: &'a ModelSource,
+    #[serde(flatten)]
+    model: &'a Chosen,
     text: &'a str,
     tokens_in: Option<u64>,
     tokens_out: Option<u64>,
-    latency_ms: u128,
-    latency_us: u128,
-    ttft_ms: Option<u128>,
-    ttft_us: Option<u128>,
+    latency_ms: u64,
+    latency_us: u64,
+    ttft_ms: Option<u64>,
+    ttft_us: Option<u64>,
     cost_usd: Option<f64>,
     cache_hit: bool,
     attempts: u32,
@@ -80,123 +107,206 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         args.prompt.clone()
     };
-    // Each ask is a run of kind `ask`, so dashboards list it and its generation links to it.
-    let runs = ctx.open_store()?;
-    let project_id = runs.project_containing(&ctx.cwd)?.map(|p| p.id);
-    let request_id = runs.add_request(project_id, &prompt, "cli")?;
-    let run = runs.start_run(&NewRun {
-        project_id,
-        request_id: Some(request_id),
-        kind: RunKind::Ask,
-    })?;
-    let recorder = Recorder::from_store(ctx.open_store()?)?;
-    let llm = Llm::new(
-        ctx.config.config.models.clone(),
-        ctx.env.clone(),
-        Some(recorder.clone()),
-    )?;
-    let runtime = runtime()?;
-    let result: anyhow::Result<ExitCode> = runtime.block_on(async {
-        let model = llm.resolve(args.model.as_deref()).await?;
-        announce(ctx, &model);
-        let mut messages = Vec::new();
-        if let Some(system) = &args.system {
-            messages.push(Message::system(system.clone()));
-        }
-        messages.push(Message::user(prompt));
-        let (events, mut progress) = tokio::sync::mpsc::unbounded_channel::<CallEvent>();
-        let quiet = ctx.verbosity < 0;
-        let printer = tokio::spawn(async move {
-            while let Some(event) = progress.recv().await {
-                if !quiet {
-                    eprintln!("kiln: {event}");
-                }
-            }
-        });
-        let request = ChatRequest {
-            messages,
-            max_tokens: args.max_tokens,
-            temperature: args.temperature,
-            cache: if args.no_cache {
-                CachePolicy::Bypass
-            } else if args.cache {
-                CachePolicy::Always
-            } else {
-                CachePolicy::Auto
-            },
-            run_id: Some(run.id),
-            events: Some(events),
-            ..ChatRequest::default()
-        };
-        let cancel = CancellationToken::new();
-        let on_signal = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                on_signal.cancel();
-            }
-        });
-        let streaming = ctx.format == Format::Human;
-        let mut stdout = std::io::stdout();
-        let mut terminal = stdout.is_terminal().then(TerminalText::default);
-        let mut wrote_newline = true;
-        let mut on_text = |text: &str| {
-            if !streaming || text.is_empty() {
-                return;
-            }
-            // A closed stdout (e.g. `| head`) must not abort the call: it is still recorded.
-            let _ = match &mut terminal {
-                Some(t) => stdout.write_all(t.push(text).as_bytes()),
-                None => stdout.write_all(text.as_bytes()),
-            };
-            let _ = stdout.flush();
-            wrote_newline = text.ends_with('\n');
-        };
-        let result = llm.chat(&model, request, &mut on_text, &cancel).await;
-        // The request (and its sender) is gone with the call: the printer ends once drained.
-        let _ = printer.await;
-        if let Some(t) = &mut terminal {
-            let mut stdout = std::io::stdout();
-            let _ = stdout.write_all(t.finish().as_bytes());
-            if streaming && !wrote_newline {
-                let _ = stdout.write_all(b"\n");
-            }
-            let _ = stdout.flush();
-        }
-        // The error names the model already.
-        let done = result?;
-        if let Some(warning) = cut_warning(&model, args.max_tokens, &done)
+    let mut messages = Vec::new();
+    if let Some(system) = &args.system {
+        messages.push(Message::system(system.clone()));
+    }
+    messages.push(Message::user(prompt));
+    // The engine records the ask as a run of kind `ask` in the project containing the cwd.
+    let params = AskParams {
+        model: args.model.clone(),
+        messages,
+        max_tokens: args.max_tokens,
+        temperature: args.temperature,
+        cache: if args.no_cache {
+            CachePolicy::Bypass
+        } else if args.cache {
+            CachePolicy::Always
+        } else {
+            CachePolicy::Auto
+        },
+        project: Some(ProjectRef::Containing(ctx.cwd.clone())),
+        origin: Origin::Cli,
+    };
+    runtime()?.block_on(async {
+        let engine = ctx.start_engine()?;
+        let mut events = engine.subscribe();
+        let op = engine.submit(Op::Ask(params));
+        let result = follow(ctx, &engine, &mut events, op).await;
+        // Close the database before exiting, whatever the outcome.
+        engine.shutdown().await;
+        let (chosen, done) = result?;
+        if let Some(warning) = cut_warning(&chosen, &done)
             && ctx.verbosity >= 0
         {
             eprintln!("kiln: {warning}");
         }
         match ctx.format {
-            Format::Json => output::print_json(&report(&model, &done))?,
+            Format::Json => output::print_json(&report(&chosen, &done))?,
             Format::Human => {
                 if ctx.verbosity >= 0 {
-                    eprintln!("{}", summary(&model, &done));
+                    eprintln!("{}", summary(&chosen, &done));
                 }
             }
         }
         Ok(ExitCode::SUCCESS)
-    });
-    // Close the database before exiting, whatever the outcome.
-    recorder.close();
-    let (status, error) = match &result {
-        Ok(_) => (Status::Succeeded, None),
-        Err(e) if is_cancelled(e) => (Status::Cancelled, Some(format!("{e:#}"))),
-        Err(e) => (Status::Failed, Some(format!("{e:#}"))),
-    };
-    runs.finish_run(run.id, status, error.as_deref())?;
-    result
+    })
 }
 
-fn is_cancelled(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        matches!(
-            c.downcast_ref::<kiln::engine::llm::Error>(),
-            Some(kiln::engine::llm::Error::Cancelled { .. })
-        )
-    })
+/// Renders the events of the ask `op` until it ends: the reply streamed to stdout, retries and
+/// the detected model said on stderr. Ctrl-C cancels the run (the engine keeps the partial
+/// reply and records the run cancelled).
+async fn follow(
+    ctx: &Context,
+    engine: &EngineHandle,
+    events: &mut Events,
+    op: OpId,
+) -> anyhow::Result<(Chosen, Done)> {
+    let streaming = ctx.format == Format::Human;
+    let quiet = ctx.verbosity < 0;
+    let mut out = Reply::new(streaming);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut listening = true;
+    let mut interrupted = false;
+    let mut run: Option<RunId> = None;
+    let mut chosen = None;
+    let mut done = None;
+    loop {
+        let envelope = tokio::select! {
+            envelope = events.next() => envelope,
+            signal = &mut ctrl_c, if listening => {
+                listening = false;
+                interrupted = signal.is_ok();
+                if let Some(run) = run.filter(|_| interrupted) {
+                    engine.submit(Op::CancelRun { run });
+                }
+                continue;
+            }
+        };
+        let Some(envelope) = envelope else {
+            out.finish();
+            anyhow::bail!("the engine stopped before the ask finished");
+        };
+        if envelope.op != Some(op) {
+            continue;
+        }
+        match envelope.event {
+            Event::RunCreated { .. } => {
+                run = envelope.run;
+                if let Some(run) = run.filter(|_| interrupted) {
+                    engine.submit(Op::CancelRun { run });
+                }
+            }
+            Event::ModelChosen {
+                model,
+                provider,
+                model_id,
+                source,
+                max_tokens,
+            } => {
+                let model = Chosen {
+                    model,
+                    provider,
+                    model_id,
+                    source,
+                    max_tokens,
+                };
+                announce(ctx, &model);
+                chosen = Some(model);
+            }
+            Event::ModelRetrying { reason, .. } if !quiet => eprintln!("kiln: {reason}"),
+            Event::ModelDelta { text, .. } => out.push(&text),
+            Event::AskFinished {
+                generation,
+                text,
+                tokens_in,
+                tokens_out,
+                cost_usd,
+                cache_hit,
+                latency_us,
+                ttft_us,
+                attempts,
+                chunks,
+                finish_reason,
+                truncated,
+            } => {
+                done = Some(Done {
+                    text,
+                    tokens_in,
+                    tokens_out,
+                    latency_us,
+                    ttft_us,
+                    cost_usd,
+                    cache_hit,
+                    attempts,
+                    chunks,
+                    generation_id: generation.map(kiln::engine::ids::GenerationId::get),
+                    finish_reason,
+                    truncated,
+                });
+            }
+            Event::OpFailed { error, .. } => {
+                out.finish();
+                // The error names the model already.
+                anyhow::bail!(error);
+            }
+            Event::OpDone => {
+                out.finish();
+                return match (chosen, done) {
+                    (Some(chosen), Some(done)) => Ok((chosen, done)),
+                    _ => anyhow::bail!("the engine ended the ask without its result"),
+                };
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The reply on stdout: byte for byte when piped; made safe, with a final newline, on a
+/// terminal. Nothing is written unless `streaming`.
+struct Reply {
+    streaming: bool,
+    out: std::io::Stdout,
+    terminal: Option<TerminalText>,
+    wrote_newline: bool,
+}
+
+impl Reply {
+    fn new(streaming: bool) -> Self {
+        let stdout = std::io::stdout();
+        let terminal = stdout.is_terminal().then(TerminalText::default);
+        Self {
+            streaming,
+            out: stdout,
+            terminal,
+            wrote_newline: true,
+        }
+    }
+
+    fn push(&mut self, text: &str) {
+        if !self.streaming || text.is_empty() {
+            return;
+        }
+        // A closed stdout (e.g. `| head`) must not abort the call: it is still recorded.
+        let _ = match &mut self.terminal {
+            Some(t) => self.out.write_all(t.push(text).as_bytes()),
+            None => self.out.write_all(text.as_bytes()),
+        };
+        let _ = self.out.flush();
+        self.wrote_newline = text.ends_with('\n');
+    }
+
+    /// What a terminal still holds, and the final newline.
+    fn finish(&mut self) {
+        if let Some(t) = &mut self.terminal {
+            let _ = self.out.write_all(t.finish().as_bytes());
+            if self.streaming && !self.wrote_newline {
+                let _ = self.out.write_all(b"\n");
+            }
+            let _ = self.out.flush();
+        }
+    }
 }
 
 /// A runtime for one command. Single-threaded: a stream's chunks then pass from the connection
@@ -209,47 +319,41 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Says which model detection picked, so the choice is never silent.
-pub(crate) fn announce(ctx: &Context, model: &Model) {
+fn announce(ctx: &Context, model: &Chosen) {
     if model.source != ModelSource::Configured && ctx.verbosity >= 0 {
         eprintln!(
             "kiln: no model configured; using {} '{}' ({}). Configure [models.named.<name>] to choose.",
-            model.config.provider.as_str(),
-            model.config.model,
-            model.source
+            model.provider, model.model_id, model.source
         );
     }
 }
 
-fn report<'a>(model: &'a Model, done: &'a Completion) -> Report<'a> {
+fn report<'a>(model: &'a Chosen, done: &'a Done) -> Report<'a> {
     Report {
-        model: &model.name,
-        provider: model.config.provider.as_str(),
-        model_id: &model.config.model,
-        source: &model.source,
+        model,
         text: &done.text,
-        tokens_in: done.usage.tokens_in,
-        tokens_out: done.usage.tokens_out,
-        latency_ms: done.latency.as_millis(),
-        latency_us: done.latency.as_micros(),
-        ttft_ms: done.ttft.map(|t| t.as_millis()),
-        ttft_us: done.ttft.map(|t| t.as_micros()),
+        tokens_in: done.tokens_in,
+        tokens_out: done.tokens_out,
+        latency_ms: done.latency_us / 1000,
+        latency_us: done.latency_us,
+        ttft_ms: done.ttft_us.map(|t| t / 1000),
+        ttft_us: done.ttft_us,
         cost_usd: done.cost_usd,
         cache_hit: done.cache_hit,
         attempts: done.attempts,
         chunks: done.chunks,
         generation_id: done.generation_id,
         finish_reason: done.finish_reason.as_ref().map(FinishReason::as_str),
-        truncated: done.is_truncated(),
+        truncated: done.truncated,
     }
 }
 
 /// What to tell the user when the provider did not finish the reply on its own terms.
-fn cut_warning(model: &Model, max_tokens: Option<u32>, done: &Completion) -> Option<String> {
+fn cut_warning(model: &Chosen, done: &Done) -> Option<String> {
     match done.finish_reason.as_ref()? {
         FinishReason::Length => Some(format!(
             "the reply was cut at the max_tokens limit ({}) and is incomplete; raise it with --max-tokens or models.named.{}.max_tokens",
-            max_tokens.unwrap_or(model.config.max_tokens),
-            model.name
+            model.max_tokens, model.model
         )),
         FinishReason::ContentFilter => {
             Some("the provider withheld the rest of the reply (content filter)".into())
@@ -298,20 +402,23 @@ fn unfinished_sgr(text: &str) -> usize {
     if open { at } else { text.len() }
 }
 
-fn summary(model: &Model, done: &Completion) -> String {
+fn summary(model: &Chosen, done: &Done) -> String {
     let tokens = |t: Option<u64>| t.map_or_else(|| "?".to_owned(), |t| t.to_string());
     let mut parts = vec![
-        model.name.clone(),
+        model.model.clone(),
         format!(
             "{} in / {} out",
-            tokens(done.usage.tokens_in),
-            tokens(done.usage.tokens_out)
+            tokens(done.tokens_in),
+            tokens(done.tokens_out)
         ),
     ];
     if let Some(cost) = done.cost_usd {
         parts.push(format!("${cost:.6}"));
     }
-    parts.push(format!("{:.2}s", done.latency.as_secs_f64()));
+    parts.push(format!(
+        "{:.2}s",
+        std::time::Duration::from_micros(done.latency_us).as_secs_f64()
+    ));
     if done.cache_hit {
         parts.push("cached".into());
     }

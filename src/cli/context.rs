@@ -8,6 +8,7 @@ use kiln::engine::config::{self, Loaded, ProjectFile, Trust};
 use kiln::engine::env::Env;
 use kiln::engine::paths::Paths;
 use kiln::engine::store::Store;
+use kiln::engine::{Engine, EngineHandle, EngineOptions};
 
 use super::{Format, GlobalArgs};
 use crate::logging::{self, LogGuard};
@@ -61,6 +62,33 @@ impl Context {
     /// Opens (creating on first use) the database. Only the default location gets its
     /// directory created: a missing directory in an explicit --db/KILN_DB path is an error.
     pub(crate) fn open_store(&self) -> anyhow::Result<Store> {
+        self.create_data_dir()?;
+        let store = Store::open(&self.paths.db, &self.config.config.store)?;
+        self.say_interrupted(store.interrupted_at_open());
+        Ok(store)
+    }
+
+    /// Starts the engine on the current tokio runtime (opening the database as
+    /// [`Context::open_store`] does), for the subcommands that are front-ends of the engine API.
+    pub(crate) fn start_engine(&self) -> anyhow::Result<EngineHandle> {
+        self.create_data_dir()?;
+        let init_program = std::env::current_exe().context("cannot find the kiln executable")?;
+        let engine = Engine::start(EngineOptions {
+            paths: self.paths.clone(),
+            config: self.config.config.clone(),
+            env: self.env.clone(),
+            init_program,
+        })?;
+        let ids: Vec<i64> = engine
+            .interrupted_at_start()
+            .iter()
+            .map(|id| id.get())
+            .collect();
+        self.say_interrupted(&ids);
+        Ok(engine)
+    }
+
+    fn create_data_dir(&self) -> anyhow::Result<()> {
         if self.paths.db == self.paths.data_dir.join("kiln.db") {
             std::fs::create_dir_all(&self.paths.data_dir).with_context(|| {
                 format!(
@@ -69,8 +97,11 @@ impl Context {
                 )
             })?;
         }
-        let store = Store::open(&self.paths.db, &self.config.config.store)?;
-        let ids = store.interrupted_at_open();
+        Ok(())
+    }
+
+    /// Opening the database for writing marked these runs interrupted: say so once.
+    fn say_interrupted(&self, ids: &[i64]) {
         if !ids.is_empty() && self.verbosity >= 0 {
             let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
             eprintln!(
@@ -81,7 +112,6 @@ impl Context {
                 list.join(", ")
             );
         }
-        Ok(store)
     }
 
     /// Reads `path` as this directory's project file would be read, trusting nothing: what it

@@ -38,6 +38,7 @@ pub use cache::CachePolicy;
 pub use client::{ChatRequest, Completion, Llm, MAX_REPLY_BYTES};
 pub use config::{ModelConfig, ModelsConfig, ProviderKind, RetryConfig, StageModels};
 pub use detect::{configured as configured_models, detected_from_env, doctor_checks};
+pub(crate) use error_text::error_chain;
 pub use event::{CallEvent, CallEvents, RetryReason};
 pub use message::{FinishReason, Message, Params, Role, Usage};
 pub use model::{Model, ModelSource};

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use crate::support::kiln::Kiln;
 use crate::support::llm_server::{LlmServer, Reply};
-use kiln::engine::api::{AskParams, Envelope, Event, Events, Op};
+use kiln::engine::api::{AskParams, Envelope, Event, Events, Op, Origin, ProjectRef};
 use kiln::engine::config::Config;
 use kiln::engine::env::Env;
 use kiln::engine::ids::{OpId, RunId};
-use kiln::engine::llm::Message;
+use kiln::engine::llm::{FinishReason, Message, ModelSource};
 use kiln::engine::paths::Paths;
 use kiln::engine::store::{RunKind, Status, Store, StoreConfig};
 use kiln::engine::{Engine, EngineHandle, EngineOptions};
@@ -220,5 +220,190 @@ async fn other_processes_commits_arrive_as_store_changed_and_ours_do_not() {
         changed.iter().all(|c| c.table == "projects"),
         "only the other process's change: {changed:?}"
     );
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_names_its_model_first_and_finishes_with_the_whole_accounting() {
+    let server = LlmServer::start().await;
+    server.push([
+        Reply::status(429),
+        Reply::text("the first half of").usage(11, 4).truncated(),
+    ]);
+    let kiln = Kiln::new();
+    let project = kiln.home().join("proj");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    let out = kiln.output(&[
+        "project",
+        "add",
+        project.to_str().unwrap(),
+        "--name",
+        "proj",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        crate::support::kiln::describe(&out)
+    );
+    let models = format!(
+        "detect_ollama = false\n[retry]\ninitial_backoff_ms = 10\n[named.t]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"m-1\"\napi_key_env = \"TEST_KEY\"\nmax_tokens = 300\n",
+        server.base_url()
+    );
+    let engine = start(&kiln, &models);
+    let mut events = engine.subscribe();
+    let op = engine.submit(Op::Ask(AskParams {
+        messages: vec![Message::user("half?".to_owned())],
+        max_tokens: Some(5),
+        project: Some(ProjectRef::Containing(project.join("src"))),
+        origin: Origin::Tui,
+        ..AskParams::default()
+    }));
+    let got = events_of(&mut events, op).await;
+    let kinds = names(&got);
+    // The model is named before any text streams, with the limit this call uses.
+    let chosen = kinds.iter().position(|k| k == "model_chosen");
+    let first_delta = kinds.iter().position(|k| k == "model_delta");
+    assert!(
+        chosen.is_some() && chosen < first_delta,
+        "model_chosen before the first delta: {kinds:?}"
+    );
+    let Event::ModelChosen {
+        model,
+        provider,
+        model_id,
+        source,
+        max_tokens,
+    } = &got[chosen.unwrap()].event
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (model.as_str(), provider.as_str(), model_id.as_str()),
+        ("t", "openai", "m-1")
+    );
+    assert_eq!((source, *max_tokens), (&ModelSource::Configured, 5));
+
+    let Some(Event::AskFinished {
+        generation,
+        text,
+        tokens_in,
+        tokens_out,
+        cache_hit,
+        latency_us,
+        ttft_us,
+        attempts,
+        chunks,
+        finish_reason,
+        truncated,
+        ..
+    }) = got
+        .iter()
+        .map(|e| &e.event)
+        .find(|e| matches!(e, Event::AskFinished { .. }))
+    else {
+        panic!("no ask_finished: {kinds:?}");
+    };
+    assert_eq!(text, "the first half of");
+    assert_eq!((*tokens_in, *tokens_out), (Some(11), Some(4)));
+    assert!(!cache_hit);
+    assert_eq!(*attempts, 2, "the 429 and the reply");
+    assert!(*chunks >= 1);
+    let deltas = kinds.iter().filter(|k| *k == "model_delta").count() as u64;
+    assert_eq!(*chunks, deltas, "one delta event per chunk");
+    assert_eq!(
+        (finish_reason.as_ref(), *truncated),
+        (Some(&FinishReason::Length), true)
+    );
+    let ttft = ttft_us.expect("text arrived, so there is a ttft");
+    assert!(
+        ttft <= *latency_us,
+        "ttft {ttft} us, latency {latency_us} us"
+    );
+
+    // Recorded as the CLI always did: the request with its origin, the run in the project
+    // containing the directory, the generation linked to the run.
+    let run = got[0].run.unwrap();
+    let store = Store::open_read_only(&kiln.db(), &StoreConfig::default()).unwrap();
+    let row = store.run(run.get()).unwrap();
+    let project_id = store.project_by_name("proj").unwrap().id;
+    assert_eq!(row.project_id, Some(project_id));
+    let g = store.generation(generation.unwrap().get()).unwrap();
+    assert_eq!(g.finish_reason.as_deref(), Some("length"));
+    let db = rusqlite::Connection::open(kiln.db()).unwrap();
+    let (origin, request_project): (String, Option<i64>) = db
+        .query_row(
+            "SELECT origin, project_id FROM requests WHERE id = ?1",
+            [row.request_id.unwrap()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (origin.as_str(), request_project),
+        ("tui", Some(project_id))
+    );
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_run_sent_on_run_created_finds_the_run_and_stops_the_ask() {
+    let server = LlmServer::start().await;
+    server.push([Reply {
+        chunks_n: Some(10_000),
+        chunk_delay_ms: 20,
+        ..Reply::default()
+    }]);
+    let kiln = Kiln::new();
+    let models = format!(
+        "detect_ollama = false\n[named.t]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"m\"\napi_key_env = \"TEST_KEY\"\n",
+        server.base_url()
+    );
+    let engine = start(&kiln, &models);
+    let mut events = engine.subscribe();
+    let op = engine.submit(Op::Ask(AskParams {
+        messages: vec![Message::user("long".to_owned())],
+        ..AskParams::default()
+    }));
+    let mut got = Vec::new();
+    let mut cancel = None;
+    let mut cancelled = false;
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(20), events.next())
+            .await
+            .expect("the ask ended within 20 s")
+            .unwrap();
+        if cancel.is_some() && e.op == cancel {
+            // The claim of the run was applied before the cancel, however the owner's
+            // queues interleaved.
+            assert!(matches!(e.event, Event::OpDone), "{e:?}");
+            cancelled = true;
+            continue;
+        }
+        if e.op != Some(op) {
+            continue;
+        }
+        // At once, as `kiln ask` does on an early Ctrl-C: the run is claimed by then.
+        if matches!(e.event, Event::RunCreated { .. }) {
+            cancel = Some(engine.submit(Op::CancelRun {
+                run: e.run.unwrap(),
+            }));
+        }
+        let end = matches!(e.event, Event::OpDone | Event::OpFailed { .. });
+        got.push(e);
+        if end {
+            break;
+        }
+    }
+    let kinds = names(&got);
+    assert!(
+        matches!(&got.last().unwrap().event, Event::OpFailed { error, .. } if error.contains("cancelled")),
+        "{kinds:?}"
+    );
+    assert!(!kinds.iter().any(|k| k == "ask_finished"), "{kinds:?}");
+    assert!(cancelled, "the cancel operation succeeded");
+    let run = got[0].run.unwrap();
+    let store = Store::open_read_only(&kiln.db(), &StoreConfig::default()).unwrap();
+    let row = store.run(run.get()).unwrap();
+    assert_eq!(row.status, Status::Cancelled);
+    assert!(row.error.unwrap().contains("cancelled"));
     engine.shutdown().await;
 }

@@ -1,10 +1,16 @@
 //! `Op::Ask`: one streamed model call, recorded as a run of kind `ask`.
+//!
+//! Events, in order: `RunCreated` (the request and run rows are committed), `ModelChosen`,
+//! `ModelDelta`s and `ModelRetrying`s, `AskFinished` (the generation row is committed; a
+//! failed or cancelled call sends none), `RunFinished` (status succeeded, failed or cancelled,
+//! with the error's whole message), then `OpDone` or `OpFailed`. A cancelled call keeps its
+//! partial reply in the generation row.
 
 use super::context::OpContext;
 use super::event::Event;
 use super::op::AskParams;
 use crate::engine::ids::RunId;
-use crate::engine::llm::ChatRequest;
+use crate::engine::llm::{ChatRequest, error_chain};
 use crate::engine::store::{NewRun, RunKind, Status};
 
 pub(crate) async fn ask(ctx: OpContext, params: AskParams) -> Result<(), crate::engine::Error> {
@@ -41,10 +47,11 @@ pub(crate) async fn ask(ctx: OpContext, params: AskParams) -> Result<(), crate::
     );
 
     let result = call(&ctx, run_id, params).await;
+    // The run keeps the whole message, causes included, as the operation's failure says it.
     let (status, error) = match &result {
         Ok(()) => (Status::Succeeded, None),
-        Err(e) if ctx.cancel.is_cancelled() => (Status::Cancelled, Some(e.to_string())),
-        Err(e) => (Status::Failed, Some(e.to_string())),
+        Err(e) if ctx.cancel.is_cancelled() => (Status::Cancelled, Some(error_chain(e))),
+        Err(e) => (Status::Failed, Some(error_chain(e))),
     };
     let stored_error = error.clone();
     ctx.write(move |s| s.finish_run(run_id.get(), status, stored_error.as_deref()))
@@ -56,6 +63,16 @@ pub(crate) async fn ask(ctx: OpContext, params: AskParams) -> Result<(), crate::
 async fn call(ctx: &OpContext, run: RunId, params: AskParams) -> Result<(), crate::engine::Error> {
     let llm = ctx.llm()?;
     let model = llm.resolve(params.model.as_deref()).await?;
+    ctx.emit(
+        Some(run),
+        Event::ModelChosen {
+            model: model.name.clone(),
+            provider: model.config.provider.as_str().to_owned(),
+            model_id: model.config.model.clone(),
+            source: model.source.clone(),
+            max_tokens: params.max_tokens.unwrap_or(model.config.max_tokens),
+        },
+    );
     let request = ChatRequest {
         messages: params.messages,
         max_tokens: params.max_tokens,
@@ -80,11 +97,22 @@ async fn call(ctx: &OpContext, run: RunId, params: AskParams) -> Result<(), crat
         Some(run),
         Event::AskFinished {
             generation: done.generation_id.map(Into::into),
+            truncated: done.is_truncated(),
             tokens_in: done.usage.tokens_in,
             tokens_out: done.usage.tokens_out,
             cost_usd: done.cost_usd,
             cache_hit: done.cache_hit,
+            latency_us: micros(done.latency),
+            ttft_us: done.ttft.map(micros),
+            attempts: done.attempts,
+            chunks: done.chunks,
+            finish_reason: done.finish_reason,
+            text: done.text,
         },
     );
     Ok(())
+}
+
+fn micros(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }

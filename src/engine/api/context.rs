@@ -28,7 +28,8 @@ pub(crate) struct Shared {
     pub(crate) paths: Paths,
     #[allow(dead_code)] // for the pipeline and sandbox operations
     pub(crate) sandbox: Sandbox,
-    llm: OnceLock<Arc<Llm>>,
+    /// The model client and its recording thread, made on first use.
+    llm: OnceLock<(Arc<Llm>, Recorder)>,
 }
 
 impl Shared {
@@ -49,6 +50,11 @@ impl Shared {
             sandbox,
             llm: OnceLock::new(),
         }
+    }
+
+    /// The model client's recording thread, if a model was used (closed at shutdown).
+    pub(crate) fn recorder(&self) -> Option<Recorder> {
+        self.llm.get().map(|(_, recorder)| recorder.clone())
     }
 }
 
@@ -120,7 +126,7 @@ impl OpContext {
 
     /// The model client, made on first use (recording into the store).
     pub(crate) fn llm(&self) -> Result<Arc<Llm>, llm::Error> {
-        if let Some(llm) = self.shared.llm.get() {
+        if let Some((llm, _)) = self.shared.llm.get() {
             return Ok(llm.clone());
         }
         let shared = &self.shared;
@@ -128,9 +134,9 @@ impl OpContext {
         let llm = Arc::new(Llm::new(
             shared.config.models.clone(),
             shared.env.clone(),
-            Some(recorder),
+            Some(recorder.clone()),
         )?);
-        Ok(shared.llm.get_or_init(|| llm).clone())
+        Ok(shared.llm.get_or_init(|| (llm, recorder)).0.clone())
     }
 
     /// The project `reference` names, if any.

@@ -174,7 +174,15 @@ impl Owner {
 
     async fn run(mut self, mut ops: mpsc::UnboundedReceiver<(OpId, Op)>) {
         loop {
+            // Claims first: a `CancelRun` sent on seeing `RunCreated` must find its run,
+            // and the claim was sent before that event.
             tokio::select! {
+                biased;
+                Some(message) = self.internal_rx.recv() => match message {
+                    Internal::ClaimRun { op, run } => {
+                        self.runs.insert(run, op);
+                    }
+                },
                 received = ops.recv() => {
                     let Some((id, op)) = received else { break };
                     if matches!(op, Op::Shutdown) {
@@ -182,11 +190,6 @@ impl Owner {
                     }
                     self.apply(id, op);
                 }
-                Some(message) = self.internal_rx.recv() => match message {
-                    Internal::ClaimRun { op, run } => {
-                        self.runs.insert(run, op);
-                    }
-                },
                 Some(done) = self.tasks.join_next() => {
                     if let Ok(op) = done {
                         self.ops.remove(&op);
@@ -269,7 +272,7 @@ impl Owner {
                             None,
                             Event::OpFailed {
                                 op: name,
-                                error: e.to_string(),
+                                error: crate::engine::llm::error_chain(&e),
                             },
                         );
                     }
@@ -291,10 +294,16 @@ impl Owner {
         }
         self.shared.bus.emit(None, None, Event::ShuttingDown);
         let writer = self.shared.writer.clone();
+        let recorder = self.shared.recorder();
         let feed = self.feed.take();
         let _ = tokio::task::spawn_blocking(move || {
             drop(feed);
             writer.close();
+            // The model client's recording connection too, so a short-lived process leaves
+            // its database checkpointed.
+            if let Some(recorder) = recorder {
+                recorder.close();
+            }
         })
         .await;
     }

@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use crate::engine::ids::{ArtifactId, GenerationId, OpId, ProcessId, ProjectId, RunId, StageId};
+use crate::engine::llm::{FinishReason, ModelSource};
 use crate::engine::store::{Change, LogLevel, LogStream, RunKind, Status};
 
 /// One event with its tags.
@@ -103,13 +104,39 @@ pub enum Event {
         /// The limit that ended it, if one did.
         limit: Option<String>,
     },
-    /// A model call of an `Ask` finished.
+    /// The model an `Ask` will call, sent before its first [`Event::ModelDelta`], so a
+    /// front-end can say which model detection picked (the choice is never silent).
+    ModelChosen {
+        /// The config name (`fast`), or the detection source's name (`openai`, `ollama`).
+        model: String,
+        /// `openai`, `anthropic`, `ollama`.
+        provider: String,
+        /// The provider's model id.
+        model_id: String,
+        source: ModelSource,
+        /// The reply's token limit for this call (the override, else the model's).
+        max_tokens: u32,
+    },
+    /// A model call of an `Ask` finished (the generation row is written).
     AskFinished {
         generation: Option<GenerationId>,
+        /// The whole reply (the deltas joined).
+        text: String,
         tokens_in: Option<u64>,
         tokens_out: Option<u64>,
         cost_usd: Option<f64>,
         cache_hit: bool,
+        /// The whole call, retries included.
+        latency_us: u64,
+        /// Time to the first text.
+        ttft_us: Option<u64>,
+        attempts: u32,
+        /// Text deltas received.
+        chunks: u64,
+        /// Why the provider ended the reply; `None` when it did not say.
+        finish_reason: Option<FinishReason>,
+        /// Cut at `max_tokens`: the text is incomplete.
+        truncated: bool,
     },
     RunFinished {
         status: Status,
