@@ -8,6 +8,7 @@
 
 mod layer;
 mod origin;
+mod tui;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::env::Env;
 pub use layer::Layer;
 pub use origin::Origin;
+pub use tui::TuiConfig;
 
 /// The whole effective configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -26,6 +28,7 @@ pub struct Config {
     pub sandbox: super::sandbox::SandboxConfig,
     pub analysis: super::analysis::AnalysisConfig,
     pub models: super::llm::ModelsConfig,
+    pub tui: TuiConfig,
 }
 
 /// Why the configuration could not be loaded.
