@@ -63,9 +63,11 @@ impl App {
         spawn_input(tx.clone(), paused.clone());
         let size = term.size()?;
         self.resize(size.width, size.height);
+        self.state.now = now_micros();
         let mut effects = reload_all(&self.state);
         self.apply(effects, term, &tx, &paused)?;
-        let mut last_draw: Option<Instant> = None;
+        self.draw(term)?;
+        let mut last_draw = Some(Instant::now());
         loop {
             let first = if self.state.is_busy() {
                 match rx.recv_timeout(TICK) {
@@ -80,6 +82,7 @@ impl App {
                 }
             };
             effects = Vec::new();
+            self.state.now = now_micros();
             match first {
                 Some(m) => effects.extend(self.handle(m)),
                 None => self.state.tick = self.state.tick.wrapping_add(1),
@@ -98,15 +101,20 @@ impl App {
             if self.state.quit {
                 break;
             }
-            let look = Look {
-                theme: &self.theme,
-                symbols: &self.symbols,
-                keymap: &self.keymap,
-                now: now_micros(),
-            };
-            term.draw(|f| render::render(&self.state, &look, f))?;
+            self.draw(term)?;
             last_draw = Some(Instant::now());
         }
+        Ok(())
+    }
+
+    fn draw(&self, term: &mut Term) -> anyhow::Result<()> {
+        let look = Look {
+            theme: &self.theme,
+            symbols: &self.symbols,
+            keymap: &self.keymap,
+            now: self.state.now,
+        };
+        term.draw(|f| render::render(&self.state, &look, f))?;
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 //! bounded one (a page of log lines, the newest runs), so a reload costs the same whatever the
 //! database holds.
 
-use kiln::engine::store::{RunScope, Store, StoredLogLine, now_micros};
+use kiln::engine::store::{RunScope, Store, StoredLogLine};
 
 use super::effect::Load;
 use super::state::UiState;
@@ -13,7 +13,7 @@ const RUN_LIMIT: usize = 500;
 pub(crate) fn load(state: &mut UiState, store: &Store, what: Load) -> anyhow::Result<()> {
     match what {
         Load::Home => {
-            state.home.tiles = store.project_tiles(now_micros())?;
+            state.home.tiles = store.project_tiles(state.now)?;
             state.home.selected = state
                 .home
                 .selected
@@ -60,6 +60,11 @@ pub(crate) fn load(state: &mut UiState, store: &Store, what: Load) -> anyhow::Re
                     Some(p) => Some(store.project_by_id(p)?.root),
                     None => None,
                 };
+                if let Some(path) = state.artifacts.jump_path.take()
+                    && let Some(i) = state.artifacts.files.iter().rposition(|a| a.path == path)
+                {
+                    state.artifacts.selected = i;
+                }
                 let n = state.artifacts.files.len();
                 state.artifacts.selected = state.artifacts.selected.min(n.saturating_sub(1));
             }
@@ -74,7 +79,7 @@ pub(crate) fn load(state: &mut UiState, store: &Store, what: Load) -> anyhow::Re
             if let Some(id) = state.current_run() {
                 state.calls.calls = store.call_rows(id)?;
             }
-            state.calls.days = store.spend_by_day(now_micros(), 14)?;
+            state.calls.days = store.spend_by_day(state.now, 14)?;
         }
     }
     Ok(())

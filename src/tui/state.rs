@@ -117,8 +117,10 @@ pub(crate) struct ArtifactState {
     pub(crate) selected: usize,
     pub(crate) mode: ArtifactMode,
     pub(crate) scroll: usize,
-    /// The line to show first after a jump from a finding (0-based).
+    /// The line to mark after a jump from a finding (0-based).
     pub(crate) jump_line: Option<usize>,
+    /// The file to select once the artifacts are loaded (a jump from a finding).
+    pub(crate) jump_path: Option<String>,
     /// The project's root, for diffs against its files.
     pub(crate) project_root: Option<PathBuf>,
 }
@@ -173,6 +175,8 @@ pub(crate) struct UiState {
     /// Operations submitted and not yet done, with what they were.
     pub(crate) pending_ops: Vec<(u64, &'static str)>,
     pub(crate) quit: bool,
+    /// Microseconds since the epoch when the state was last updated (pinned in tests).
+    pub(crate) now: i64,
 }
 
 impl UiState {
@@ -199,6 +203,7 @@ impl UiState {
             tick: 0,
             pending_ops: Vec::new(),
             quit: false,
+            now: 0,
         }
     }
 

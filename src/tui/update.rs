@@ -611,16 +611,11 @@ fn open(state: &mut UiState) -> Vec<Effect> {
             };
             let (file, line) = (finding.file.clone(), finding.range.start.line as usize);
             state.view = ViewId::Artifacts;
-            let mut effects = vec![Effect::Load(Load::Artifacts)];
-            if let Some(i) = state.artifacts.files.iter().rposition(|a| a.path == file) {
-                state.artifacts.selected = i;
-            }
+            state.artifacts.jump_path = Some(file);
             state.artifacts.mode = ArtifactMode::Content;
             state.artifacts.jump_line = Some(line);
             state.artifacts.scroll = line.saturating_sub(3);
-            effects.push(Effect::Load(Load::Page));
-            effects.truncate(1);
-            effects
+            vec![Effect::Load(Load::Artifacts)]
         }
         _ => Vec::new(),
     }
