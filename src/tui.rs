@@ -165,7 +165,7 @@ fn run_inner(global: &GlobalArgs, args: &TuiArgs) -> anyhow::Result<()> {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let engine = app.engine.clone();
         let scanner = app.scanner.clone();
-        let r = app.run(&mut term, tx, rx);
+        let r = app.run(&mut term, &tx, &rx);
         (r, engine, scanner)
     }));
     terminal::restore(look.mouse);

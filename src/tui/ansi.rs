@@ -16,15 +16,12 @@ pub(crate) fn line(text: &str, base: Style) -> Line<'static> {
             spans.push(Span::styled(inert(&rest[..at]).into_owned(), style));
         }
         let tail = &rest[at..];
-        match sgr_len(tail) {
-            Some(len) => {
-                style = apply_sgr(style, base, &tail[2..len - 1]);
-                rest = &tail[len..];
-            }
-            None => {
-                spans.push(Span::styled("␛", style));
-                rest = &tail[1..];
-            }
+        if let Some(len) = sgr_len(tail) {
+            style = apply_sgr(style, base, &tail[2..len - 1]);
+            rest = &tail[len..];
+        } else {
+            spans.push(Span::styled("␛", style));
+            rest = &tail[1..];
         }
     }
     if !rest.is_empty() {
@@ -54,6 +51,7 @@ fn basic(n: u16, bright: bool) -> Color {
     }
 }
 
+#[allow(clippy::many_single_char_names)] // r, g, b and the SGR parameter n
 fn apply_sgr(mut style: Style, base: Style, params: &str) -> Style {
     let nums: Vec<u16> = params
         .split([';', ':'])
@@ -143,7 +141,7 @@ mod tests {
         let hostile = "\x1b]52;c;aGVsbG8=\x07\x1b]0;title\x07\x1b[2J\x1b[H\x1b[?1049h\x1b[5Aend\r";
         let l = line(hostile, Style::new());
         let shown = text(&l);
-        assert!(!shown.chars().any(|c| c.is_control()), "{shown:?}");
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
         assert_eq!(shown, "␛]52;c;aGVsbG8=␇␛]0;title␇␛[2J␛[H␛[?1049h␛[5Aend␍");
     }
 }

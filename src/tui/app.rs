@@ -56,8 +56,8 @@ impl App {
     pub(crate) fn run(
         mut self,
         term: &mut Term,
-        tx: mpsc::Sender<Msg>,
-        rx: mpsc::Receiver<Msg>,
+        tx: &mpsc::Sender<Msg>,
+        rx: &mpsc::Receiver<Msg>,
     ) -> anyhow::Result<()> {
         let paused = Arc::new(AtomicBool::new(false));
         spawn_input(tx.clone(), paused.clone());
@@ -65,7 +65,7 @@ impl App {
         self.resize(size.width, size.height);
         self.state.now = now_micros();
         let mut effects = reload_all(&self.state);
-        self.apply(effects, term, &tx, &paused)?;
+        self.apply(effects, term, tx, &paused)?;
         self.draw(term)?;
         let mut last_draw = Some(Instant::now());
         loop {
@@ -97,7 +97,7 @@ impl App {
             while let Ok(m) = rx.try_recv() {
                 effects.extend(self.handle(m));
             }
-            self.apply(effects, term, &tx, &paused)?;
+            self.apply(effects, term, tx, &paused)?;
             if self.state.quit {
                 break;
             }

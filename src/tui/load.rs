@@ -43,7 +43,7 @@ pub(crate) fn load(state: &mut UiState, store: &Store, what: Load) -> anyhow::Re
                     .map(|s| (s.id, format!("{}#{}", s.name, s.attempt)))
                     .collect();
                 if state.logs.follow {
-                    state.logs.to_end();
+                    state.logs.show_end();
                 }
                 load_page(state, store)?;
             }

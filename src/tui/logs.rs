@@ -136,7 +136,7 @@ impl LogState {
     }
 
     /// Shows the end of the log (follow mode).
-    pub(crate) fn to_end(&mut self) {
+    pub(crate) fn show_end(&mut self) {
         let h = self.height.max(1) as i64;
         self.cursor = (self.rows() - 1).max(0);
         self.top = (self.rows() - h).max(0);

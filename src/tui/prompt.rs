@@ -101,7 +101,7 @@ impl Prompt {
                 }
             }
             KeyCode::Home => {
-                self.cursor = self.text[..self.cursor].rfind('\n').map_or(0, |i| i + 1)
+                self.cursor = self.text[..self.cursor].rfind('\n').map_or(0, |i| i + 1);
             }
             KeyCode::End => {
                 self.cursor += self.text[self.cursor..]

@@ -264,7 +264,7 @@ fn fixture(h: &Harness) -> i64 {
             _ => (LogStream::Stdout, LogLevel::Info, format!("line {i} noise")),
         };
         lines.push(LogLine {
-            stage_id: Some(stages[3 + (i >= 150) as usize * 2]),
+            stage_id: Some(stages[3 + usize::from(i >= 150) * 2]),
             ts: NOW,
             stream,
             level,

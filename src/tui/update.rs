@@ -35,7 +35,7 @@ pub(crate) fn on_key(state: &mut UiState, keymap: &Keymap, key: &KeyEvent) -> Ve
                     .prompt
                     .take()
                     .expect("a prompt is open in this branch");
-                submit_prompt(state, keymap, prompt)
+                submit_prompt(state, keymap, &prompt)
             }
         };
     }
@@ -66,7 +66,7 @@ pub(crate) fn on_key(state: &mut UiState, keymap: &Keymap, key: &KeyEvent) -> Ve
     }
 }
 
-fn submit_prompt(state: &mut UiState, keymap: &Keymap, prompt: Prompt) -> Vec<Effect> {
+fn submit_prompt(state: &mut UiState, keymap: &Keymap, prompt: &Prompt) -> Vec<Effect> {
     let text = prompt.text.trim().to_string();
     match prompt.kind {
         PromptKind::Search => start_search(state, text),
@@ -246,8 +246,7 @@ pub(crate) fn update(state: &mut UiState, action: Action) -> Vec<Effect> {
         }
         A::Back => {
             state.view = match state.view {
-                ViewId::Home => ViewId::Home,
-                ViewId::Runs => ViewId::Home,
+                ViewId::Home | ViewId::Runs => ViewId::Home,
                 ViewId::Detail => ViewId::Runs,
                 ViewId::Logs | ViewId::Artifacts | ViewId::Findings | ViewId::Calls => {
                     if state.detail.run.is_some() {
@@ -339,17 +338,15 @@ pub(crate) fn update(state: &mut UiState, action: Action) -> Vec<Effect> {
             state.notify(false, format!("adding '{cwd}' as a project"));
             vec![Effect::Kiln(vec!["project".into(), "add".into(), cwd])]
         }
-        A::OpenExample => match &state.home.example {
-            Some(path) => {
-                let path = path.display().to_string();
+        A::OpenExample => {
+            if let Some(path) = state.home.example.as_ref().map(|p| p.display().to_string()) {
                 state.notify(false, format!("adding the example project '{path}'"));
                 vec![Effect::Kiln(vec!["project".into(), "add".into(), path])]
-            }
-            None => {
+            } else {
                 state.notify(true, "examples/tempconv is not in this checkout");
                 Vec::new()
             }
-        },
+        }
         A::FilterStatus => {
             state.runs.status = match state.runs.status {
                 None => Some(Status::Running),
@@ -426,7 +423,7 @@ pub(crate) fn update(state: &mut UiState, action: Action) -> Vec<Effect> {
         A::Follow => {
             state.logs.follow = !state.logs.follow;
             if state.logs.follow {
-                state.logs.to_end();
+                state.logs.show_end();
             }
             vec![Effect::Load(Load::Page)]
         }
@@ -521,7 +518,7 @@ fn navigate(state: &mut UiState, action: Action, page: i64) -> Vec<Effect> {
     match state.view {
         ViewId::Home => {
             // Tiles sit in a grid: left/right move one, up/down one row of tiles.
-            let per_row = (i64::from(state.size.0) / super::render::TILE_WIDTH as i64).max(1);
+            let per_row = (i64::from(state.size.0) / i64::from(super::render::TILE_WIDTH)).max(1);
             let step = match action {
                 A::Up => -per_row,
                 A::Down => per_row,
@@ -534,7 +531,7 @@ fn navigate(state: &mut UiState, action: Action, page: i64) -> Vec<Effect> {
             move_selection(&mut state.runs.selected, n, delta);
         }
         ViewId::Detail => {
-            move_selection(&mut state.detail.selected, state.detail.stages.len(), delta)
+            move_selection(&mut state.detail.selected, state.detail.stages.len(), delta);
         }
         ViewId::Logs => {
             if matches!(action, A::Left | A::Right) {
@@ -544,7 +541,7 @@ fn navigate(state: &mut UiState, action: Action, page: i64) -> Vec<Effect> {
             state.logs.follow = action == A::Bottom;
             state.logs.goto_row(target);
             if state.logs.follow {
-                state.logs.to_end();
+                state.logs.show_end();
             }
             return vec![Effect::Load(Load::Page)];
         }
@@ -596,9 +593,9 @@ fn open(state: &mut UiState) -> Vec<Effect> {
                 return Vec::new();
             };
             let (id, running) = (run.id, !run.status.is_finished());
-            let stage = state.detail.stages.get(state.detail.selected).cloned();
+            let selected = state.detail.stages.get(state.detail.selected).cloned();
             let mut effects = open_logs(state, id, format!("run {id}"), running);
-            if let Some(stage) = stage {
+            if let Some(stage) = selected {
                 state.logs.filter.stage =
                     Some((stage.id, format!("{}#{}", stage.name, stage.attempt)));
                 effects.extend(refilter(state));

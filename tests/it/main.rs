@@ -26,3 +26,4 @@ mod store_api;
 mod store_bad_input;
 mod store_migrate;
 mod store_processes;
+mod tui_tmux;

@@ -67,7 +67,7 @@ pub(super) fn render(state: &UiState, look: &Look<'_>, frame: &mut Frame<'_>, ar
         .max()
         .unwrap_or(1)
         .max(1);
-    let bar_width = timeline.width.saturating_sub(36).max(1) as i64;
+    let bar_width = i64::from(timeline.width.saturating_sub(36).max(1));
     let lines: Vec<Line<'_>> = state
         .detail
         .stages
@@ -76,8 +76,7 @@ pub(super) fn render(state: &UiState, look: &Look<'_>, frame: &mut Frame<'_>, ar
         .map(|(i, s)| {
             let took = s
                 .started_at
-                .map(|a| s.finished_at.unwrap_or(look.now) - a)
-                .unwrap_or(0);
+                .map_or(0, |a| s.finished_at.unwrap_or(look.now) - a);
             let bar = look
                 .symbols
                 .bar

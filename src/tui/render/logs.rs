@@ -1,6 +1,8 @@
 //! The log view: the loaded page, search hits highlighted, the filter's hidden count, and a
 //! scrollbar that marks errors (left of the thumb) and hits over the whole log.
 
+use std::fmt::Write as _;
+
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -16,7 +18,7 @@ use kiln::engine::store::{LogLevel, LogStream};
 pub(super) fn render(state: &UiState, look: &Look<'_>, frame: &mut Frame<'_>, area: Rect) {
     let logs = &state.logs;
     let mut title = format!(" 4 Logs: {} ", kiln::engine::untrusted::inert(&logs.title));
-    title.push_str(&format!("{} lines", logs.total));
+    let _ = write!(title, "{} lines", logs.total);
     if logs.filter.is_active() {
         let mut what = Vec::new();
         if let Some(p) = &logs.filter.pattern {
@@ -35,18 +37,19 @@ pub(super) fn render(state: &UiState, look: &Look<'_>, frame: &mut Frame<'_>, ar
         if let Some(l) = logs.filter.level {
             what.push(format!("level {l}+"));
         }
-        title.push_str(&format!(
+        let _ = write!(
+            title,
             ", filter {} ({} hidden)",
             what.join(" "),
             logs.hidden()
-        ));
+        );
     }
     if let Some(s) = &logs.search {
         let state_text = if s.done { "" } else { "searching… " };
-        title.push_str(&format!(", /{} {state_text}{} hits", s.query, s.hits.len()));
+        let _ = write!(title, ", /{} {state_text}{} hits", s.query, s.hits.len());
     }
     if logs.follow {
-        title.push_str(&format!(" {} follow", look.symbols.follow));
+        let _ = write!(title, " {} follow", look.symbols.follow);
     }
     title.push(' ');
     let block = Block::default()
@@ -135,7 +138,7 @@ fn highlight(line: Line<'static>, re: &regex::Regex, hit: Style) -> Line<'static
 
 fn scrollbar(state: &UiState, look: &Look<'_>, frame: &mut Frame<'_>, area: Rect) {
     let logs = &state.logs;
-    let h = area.height as i64;
+    let h = i64::from(area.height);
     let rows = logs.rows().max(1);
     if h == 0 {
         return;
