@@ -23,7 +23,8 @@ struct Pane {
 
 impl Pane {
     fn start(kiln: &Kiln, args: &str) -> Self {
-        let name = format!("kiln-tui-{}", std::process::id());
+        // Unique per test: tests of one binary run in parallel in one process.
+        let name = format!("kiln-tui-{}", kiln.home().file_name().unwrap().to_string_lossy());
         let mut env = String::from("env -i");
         for (k, v) in kiln.vars() {
             let _ = write!(env, " {k}='{v}'");
@@ -211,7 +212,6 @@ fn a_sandbox_run_from_the_cli_appears_live_and_its_hostile_output_is_inert() {
         return;
     }
     let kiln = Kiln::new();
-    kiln.ok(&["db", "check"]);
     let pane = Pane::start(&kiln, "");
     pane.wait_for("No projects or runs yet");
     let hostile = r"printf 'start\n\033]52;c;aGFja2Vk\007\033]0;pwned\007\033[2J\033[H\033[?1049h\033[5Amoved\n\033[31mred\033[0m end\n'";
