@@ -5,7 +5,8 @@
 # The database: 1,000 projects, 10,000 runs, 10,000,000 log lines (9,000,000 over the runs plus
 # the 1,000,000-line run). Results go in docs/benchmarks.md.
 # Usage: bench/tui.sh [OUT_DIR] [PROJECTS RUNS LINES_PER_RUN BIG_LINES]
-# Env: KILN_BIN (default target/release/kiln, built here).
+# Env: PROFILE=release (default; `debug` reuses the debug build when a release build is too slow
+# to make, and says so in the numbers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-bench/out/tui}
@@ -13,12 +14,12 @@ shift || true
 command -v tmux >/dev/null || apt-get install -y -qq tmux >/dev/null
 command -v lnav >/dev/null || { apt-get update -qq && apt-get install -y -qq lnav >/dev/null; }
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr); $(date -u +%F)"
-if [ -z "${KILN_BIN:-}" ]; then
-    cargo build --quiet --release --bin kiln
-    KILN_BIN=target/release/kiln
-fi
-kiln=$(realpath "$KILN_BIN")
-cargo run --quiet --release --example bench_tui -- "$out" "$@"
+profile=${PROFILE:-release}
+flag=--release; [ "$profile" = debug ] && flag=
+echo "build profile: $profile"
+cargo build --quiet $flag --bin kiln --example bench_tui
+kiln=$(realpath "target/$profile/kiln")
+"target/$profile/examples/bench_tui" "$out" "$@"
 out=$(realpath "$out")
 home=$(mktemp -d /tmp/kiln-bench-tui.XXXXXX)
 trap 'tmux kill-session -t kiln-bench 2>/dev/null; rm -rf "$home"' EXIT

@@ -700,7 +700,10 @@ pub(crate) fn on_event(state: &mut UiState, envelope: &Envelope) -> Vec<Effect> 
             if touched("runs") || touched("stages") || touched("gates") {
                 effects.push(Effect::Load(Load::Detail));
             }
-            if touched("log_lines") && state.logs.run.is_some() {
+            if changes
+                .iter()
+                .any(|c| c.table == "log_lines" && Some(c.row_id) == state.logs.run)
+            {
                 effects.extend(log_grew(state));
             }
             if touched("artifacts") {
@@ -720,7 +723,7 @@ pub(crate) fn on_event(state: &mut UiState, envelope: &Envelope) -> Vec<Effect> 
 }
 
 /// New lines arrived in the shown log: reload its size and page, continue finished scans.
-fn log_grew(state: &UiState) -> Vec<Effect> {
+fn log_grew(state: &mut UiState) -> Vec<Effect> {
     let Some(run) = state.logs.run else {
         return Vec::new();
     };
@@ -750,8 +753,10 @@ fn log_grew(state: &UiState) -> Vec<Effect> {
             state.logs.filter.clone(),
         ),
     ];
+    let mut continued = Vec::new();
     for (kind, scan, query, spec) in scans {
         if let Some(scan) = scan.filter(|s| s.done) {
+            continued.push(kind);
             effects.push(Effect::Scan(
                 ScanRequest {
                     kind,
@@ -762,6 +767,18 @@ fn log_grew(state: &UiState) -> Vec<Effect> {
                 },
                 Some(scan.scanned),
             ));
+        }
+    }
+    // Not done until the continuation reports, so a second batch of lines does not start a
+    // second scan over the same range.
+    for kind in continued {
+        let scan = match kind {
+            ScanKind::Marks => Some(&mut state.logs.errors),
+            ScanKind::Search => state.logs.search.as_mut(),
+            ScanKind::Filter => state.logs.matches.as_mut(),
+        };
+        if let Some(scan) = scan {
+            scan.done = false;
         }
     }
     effects

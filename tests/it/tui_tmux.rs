@@ -24,7 +24,10 @@ struct Pane {
 impl Pane {
     fn start(kiln: &Kiln, args: &str) -> Self {
         // Unique per test: tests of one binary run in parallel in one process.
-        let name = format!("kiln-tui-{}", kiln.home().file_name().unwrap().to_string_lossy());
+        let name = format!(
+            "kiln-tui-{}",
+            kiln.home().file_name().unwrap().to_string_lossy()
+        );
         let mut env = String::from("env -i");
         for (k, v) in kiln.vars() {
             let _ = write!(env, " {k}='{v}'");

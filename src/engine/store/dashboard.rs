@@ -105,6 +105,15 @@ pub struct DaySpend {
     pub cost_usd: f64,
 }
 
+/// The columns `run_row` reads, with the run's attempts, tokens and cost.
+const RUN_ROW_SELECT: &str = "SELECT r.id, r.project_id, r.kind, r.status, q.text, r.created_at,
+    r.started_at, r.finished_at, r.error,
+    coalesce((SELECT max(attempt) FROM stages s WHERE s.run_id = r.id), 0),
+    coalesce((SELECT sum(coalesce(tokens_in, 0) + coalesce(tokens_out, 0)) FROM generations g WHERE g.run_id = r.id), 0),
+    coalesce((SELECT sum(cost_usd) FROM generations g WHERE g.run_id = r.id), 0.0),
+    r.log_lines
+    FROM runs r LEFT JOIN requests q ON q.id = r.request_id";
+
 fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
     Ok(RunRow {
         id: r.get(0)?,
@@ -244,14 +253,7 @@ impl Store {
             _ => 0,
         };
         let sql = format!(
-            "SELECT r.id, r.project_id, r.kind, r.status, q.text, r.created_at, r.started_at,
-                r.finished_at, r.error,
-                coalesce((SELECT max(attempt) FROM stages s WHERE s.run_id = r.id), 0),
-                coalesce((SELECT sum(coalesce(tokens_in, 0) + coalesce(tokens_out, 0)) FROM generations g WHERE g.run_id = r.id), 0),
-                coalesce((SELECT sum(cost_usd) FROM generations g WHERE g.run_id = r.id), 0.0),
-                r.log_lines
-             FROM runs r LEFT JOIN requests q ON q.id = r.request_id
-             WHERE {filter} ORDER BY r.created_at DESC, r.id DESC LIMIT ?1"
+            "{RUN_ROW_SELECT} WHERE {filter} ORDER BY r.created_at DESC, r.id DESC LIMIT ?1"
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         stmt.query_map(params![limit as i64, param], run_row)
@@ -263,15 +265,7 @@ impl Store {
     pub fn run_row(&self, run_id: i64) -> Result<Option<RunRow>> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT r.id, r.project_id, r.kind, r.status, q.text, r.created_at, r.started_at,
-                    r.finished_at, r.error,
-                    coalesce((SELECT max(attempt) FROM stages s WHERE s.run_id = r.id), 0),
-                    coalesce((SELECT sum(coalesce(tokens_in, 0) + coalesce(tokens_out, 0)) FROM generations g WHERE g.run_id = r.id), 0),
-                    coalesce((SELECT sum(cost_usd) FROM generations g WHERE g.run_id = r.id), 0.0),
-                    r.log_lines
-                 FROM runs r LEFT JOIN requests q ON q.id = r.request_id WHERE r.id = ?1",
-            )
+            .prepare_cached(&format!("{RUN_ROW_SELECT} WHERE r.id = ?1"))
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query_map([run_id], run_row).map_err(|e| self.err(e))?;
         rows.next().transpose().map_err(|e| self.err(e))
