@@ -179,6 +179,31 @@ pub(crate) fn compile(query: &str) -> Regex {
         .expect("an escaped literal is always a valid regex")
 }
 
+/// Text that means itself as a regex and is stored verbatim in a chunk's JSON.
+fn is_plain_literal(query: &str) -> bool {
+    // `-`, `#`, `&` and `~` are special only inside classes or verbose mode: plain here.
+    !query.is_empty()
+        && !query.chars().any(|c| {
+            matches!(
+                c,
+                '\\' | '.'
+                    | '+'
+                    | '*'
+                    | '?'
+                    | '('
+                    | ')'
+                    | '|'
+                    | '['
+                    | ']'
+                    | '{'
+                    | '}'
+                    | '^'
+                    | '$'
+                    | '"'
+            ) || c.is_control()
+        })
+}
+
 /// A line that passes `spec`.
 fn passes(spec: &FilterSpec, pattern: Option<&Regex>, line: &StoredLogLine) -> bool {
     if spec
@@ -310,7 +335,16 @@ impl Scanner {
         };
         let mut since_report = 0;
         let mut alive = true;
-        let result = store.scan_log(request.run, request.from_seq, |line| {
+        // A literal can rule out a whole chunk from its stored text (see `scan_log_where`).
+        let literal = match request.kind {
+            ScanKind::Search => Some(request.query.as_str()),
+            ScanKind::Filter if !request.spec.inverse => request.spec.pattern.as_deref(),
+            _ => None,
+        }
+        .filter(|q| is_plain_literal(q))
+        .map(compile);
+        let may_match = |json: &str| literal.as_ref().is_none_or(|re| re.is_match(json));
+        let result = store.scan_log_where(request.run, request.from_seq, may_match, |line| {
             let hit = match request.kind {
                 ScanKind::Search => query.as_ref().is_some_and(|q| q.is_match(&line.text)),
                 ScanKind::Filter => passes(&request.spec, pattern.as_ref(), line),
@@ -347,8 +381,9 @@ impl Scanner {
             }
             ControlFlow::Continue(())
         });
-        if let Err(e) = result {
-            tracing::error!("log scan failed: {e}");
+        match result {
+            Ok(next) => update.scanned = update.scanned.max(next),
+            Err(e) => tracing::error!("log scan failed: {e}"),
         }
         if alive && slot.load(Ordering::SeqCst) == generation {
             update.done = true;
@@ -417,6 +452,15 @@ mod tests {
             ..FilterSpec::default()
         };
         assert!(!passes(&spec, None, &l));
+    }
+
+    #[test]
+    fn only_plain_literals_rule_out_chunks() {
+        assert!(is_plain_literal("needle-last"));
+        assert!(!is_plain_literal("a.b"));
+        assert!(!is_plain_literal("^start"));
+        assert!(!is_plain_literal("say \"hi\""));
+        assert!(!is_plain_literal(""));
     }
 
     #[test]
