@@ -95,6 +95,17 @@ fn example(cwd: &std::path::Path) -> Option<PathBuf> {
 }
 
 pub(crate) fn run(global: &GlobalArgs, args: &TuiArgs) -> ExitCode {
+    use std::io::IsTerminal as _;
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        // Scripts and pipes get the way in instead of a screen they cannot show.
+        #[allow(clippy::print_stdout)]
+        {
+            println!(
+                "kiln with no subcommand opens the dashboard, which needs a terminal. Without one, try:\n  kiln project add .   register this directory\n  kiln doctor          check this machine\n  kiln --help          every command"
+            );
+        }
+        return ExitCode::SUCCESS;
+    }
     match run_inner(global, args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
