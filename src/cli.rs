@@ -39,6 +39,9 @@ pub(crate) struct Cli {
     pub(crate) global: GlobalArgs,
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
+    #[cfg(feature = "tui")]
+    #[command(flatten)]
+    pub(crate) tui: crate::tui::TuiArgs,
 }
 
 /// Flags every subcommand accepts.
@@ -101,6 +104,9 @@ pub(crate) fn main(cli: Cli) -> ExitCode {
     let command = match cli.command {
         Some(Command::Completions(args)) => return completions::run(&args),
         Some(command) => command,
+        #[cfg(feature = "tui")]
+        None => return crate::tui::run(&cli.global, &cli.tui),
+        #[cfg(not(feature = "tui"))]
         None => {
             println!(
                 "The kiln dashboard is not built yet. Meanwhile, try:\n  kiln project add .   register this directory\n  kiln doctor          check this machine\n  kiln --help          every command"

@@ -3,6 +3,8 @@
 
 mod cli;
 mod logging;
+#[cfg(feature = "tui")]
+mod tui;
 
 use std::process::ExitCode;
 

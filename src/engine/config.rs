@@ -14,6 +14,7 @@
 mod layer;
 mod origin;
 pub mod trust;
+mod tui;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use super::env::Env;
 pub use layer::Layer;
 pub use origin::Origin;
 pub use trust::{ProjectFile, Trust, Withheld};
+pub use tui::TuiConfig;
 
 /// The whole effective configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -33,6 +35,7 @@ pub struct Config {
     pub sandbox: super::sandbox::SandboxConfig,
     pub analysis: super::analysis::AnalysisConfig,
     pub models: super::llm::ModelsConfig,
+    pub tui: TuiConfig,
 }
 
 /// Why the configuration could not be loaded.

@@ -7,9 +7,11 @@
 
 mod artifacts;
 mod changes;
+mod dashboard;
 mod feedback;
 mod findings;
 mod generations;
+mod log_search;
 mod logs;
 mod migrate;
 mod open;
@@ -30,6 +32,9 @@ use serde::{Deserialize, Serialize};
 
 pub use artifacts::{Artifact, NewArtifact};
 pub use changes::{Change, ChangeFeed, ChangeOp, FeedEvent};
+pub use dashboard::{
+    CallRow, DaySpend, GateRow, ProjectTile, RunRow, RunScope, SPEND_DAYS, StageRow, TestRow,
+};
 pub use feedback::{Feedback, FeedbackTarget, Verdict};
 pub use findings::StoredFinding;
 pub use generations::{CachedResponse, Generation, NewGeneration, UsageRow};

@@ -37,3 +37,4 @@ mod store_migrate;
 mod store_orphans;
 mod store_processes;
 mod trust_config;
+mod tui_tmux;

@@ -230,7 +230,7 @@ impl Store {
         Ok(lines)
     }
 
-    fn decode_chunk(
+    pub(super) fn decode_chunk(
         &self,
         stage_id: Option<i64>,
         first_seq: i64,

@@ -118,7 +118,10 @@ pub struct Stage {
     pub error: Option<String>,
 }
 
-fn parse<T: std::str::FromStr<Err = String>>(r: &Row<'_>, i: usize) -> rusqlite::Result<T> {
+pub(super) fn parse<T: std::str::FromStr<Err = String>>(
+    r: &Row<'_>,
+    i: usize,
+) -> rusqlite::Result<T> {
     let text: String = r.get(i)?;
     text.parse().map_err(|e: String| {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())

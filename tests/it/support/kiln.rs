@@ -50,6 +50,11 @@ impl Kiln {
         self
     }
 
+    /// The environment every command gets (for tools that start kiln themselves, like tmux).
+    pub fn vars(&self) -> &[(String, String)] {
+        &self.env
+    }
+
     pub fn config_dir(&self) -> PathBuf {
         self.home().join("config/kiln")
     }
