@@ -17,6 +17,8 @@ mod output;
 mod project;
 mod rules;
 mod sandbox;
+mod serve;
+mod services;
 mod stats;
 
 use std::path::PathBuf;
@@ -87,6 +89,12 @@ pub(crate) enum Command {
     Check(check::Args),
     /// List the analysis rules, or explain one
     Rules(rules::Args),
+    /// Serve a project as a sandboxed service on 127.0.0.1
+    Serve(serve::Args),
+    /// List sandboxed services
+    Services(services::ListArgs),
+    /// Stop a sandboxed service
+    Stop(services::StopArgs),
 }
 
 /// Runs the parsed command line and turns errors into a message and exit code 2.
@@ -117,6 +125,9 @@ pub(crate) fn main(cli: Cli) -> ExitCode {
         Command::Stats(args) => stats::run(&ctx, &args),
         Command::Check(args) => check::run(&ctx, &args),
         Command::Rules(args) => rules::run(&ctx, &args),
+        Command::Serve(args) => serve::run(&ctx, args),
+        Command::Services(args) => services::list(&ctx, &args),
+        Command::Stop(args) => services::stop(&ctx, &args),
     };
     result.unwrap_or_else(|e| report(&e))
 }

@@ -55,3 +55,26 @@ CREATE TABLE trusted_configs (
     sha256     TEXT NOT NULL,
     trusted_at INTEGER NOT NULL
 ) STRICT;
+
+-- A long-running sandboxed service (`kiln serve`): its run (kind `service`), what it serves,
+-- where (the host URL and port, the app's port inside the sandbox), the kiln process that owns
+-- it (pid and start time in clock ticks after boot, so `kiln stop` never signals a reused pid),
+-- and how it ended. status: starting | up | stopped | failed.
+CREATE TABLE services (
+    id          INTEGER PRIMARY KEY,
+    run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    dir         TEXT NOT NULL,
+    command     TEXT NOT NULL,             -- JSON array
+    url         TEXT NOT NULL,
+    host_port   INTEGER NOT NULL,
+    app_port    INTEGER NOT NULL,
+    pid         INTEGER NOT NULL,
+    pid_start   INTEGER,
+    status      TEXT NOT NULL,
+    started_at  INTEGER NOT NULL,
+    up_at       INTEGER,
+    stopped_at  INTEGER,
+    exit_code   INTEGER,
+    error       TEXT
+) STRICT;
+CREATE INDEX services_by_status ON services(status);
