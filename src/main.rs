@@ -21,7 +21,10 @@ fn main() -> ExitCode {
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    if args.first().is_some_and(|a| a == kiln::engine::serve::FORWARD_ARG) {
+    if args
+        .first()
+        .is_some_and(|a| a == kiln::engine::serve::FORWARD_ARG)
+    {
         kiln::engine::serve::forward_main(&args[1..]);
     }
     let cli = cli::Cli::parse();

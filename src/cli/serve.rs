@@ -78,7 +78,10 @@ fn command(ctx: &Context, args: &Args, dir: &Path) -> anyhow::Result<(Vec<String
     if let Some(cmd) = &args.cmd {
         return Ok((vec!["sh".into(), "-c".into(), cmd.clone()], "--cmd".into()));
     }
-    let path_var = ctx.env.get("PATH").unwrap_or("/usr/local/bin:/usr/bin:/bin");
+    let path_var = ctx
+        .env
+        .get("PATH")
+        .unwrap_or("/usr/local/bin:/usr/bin:/bin");
     let dirs: Vec<&Path> = path_var.split(':').map(Path::new).collect();
     let found = serve::infer(dir, args.app_port, &dirs).with_context(|| {
         format!(
@@ -89,7 +92,12 @@ fn command(ctx: &Context, args: &Args, dir: &Path) -> anyhow::Result<(Vec<String
     Ok((found.argv, format!("inferred: {}", found.reason)))
 }
 
-fn spec(ctx: &Context, args: &Args, dir: PathBuf, command: Vec<String>) -> anyhow::Result<ServeSpec> {
+fn spec(
+    ctx: &Context,
+    args: &Args,
+    dir: PathBuf,
+    command: Vec<String>,
+) -> anyhow::Result<ServeSpec> {
     let config = &ctx.config.config.sandbox;
     let mut run = RunSpec::new(Vec::new(), config, &ctx.env);
     let mut extra = Vec::new();
@@ -144,7 +152,12 @@ async fn serve_dir(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let dir = std::fs::canonicalize(&given)
         .ok()
         .filter(|d| d.is_dir())
-        .with_context(|| format!("'{}' is not a directory; pass the project directory to serve", given.display()))?;
+        .with_context(|| {
+            format!(
+                "'{}' is not a directory; pass the project directory to serve",
+                given.display()
+            )
+        })?;
     let listener = serve::bind(args.port)?;
     let (command, origin) = command(ctx, &args, &dir)?;
     let health = args.health.clone().map_or(Health::Tcp, Health::Http);
@@ -256,21 +269,36 @@ async fn serve_dir(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 humantime::format_duration(args.health_timeout.0),
                 match &health {
                     Health::Http(p) => format!("GET {p} never answered 2xx/3xx"),
-                    Health::Tcp => format!("nothing accepted connections on port {}", args.app_port),
+                    Health::Tcp =>
+                        format!("nothing accepted connections on port {}", args.app_port),
                 }
             )),
         ),
         (Ok(o), None) if !user_stop => (
             Some(i32::from(o.exit_code())),
-            Some(format!("the service exited (code {}) before it became healthy", o.exit_code())),
+            Some(format!(
+                "the service exited (code {}) before it became healthy",
+                o.exit_code()
+            )),
         ),
         (Ok(o), _) => {
             let c = i32::from(o.exit_code());
             let failed = !user_stop && c != 0;
-            (Some(c), failed.then(|| format!("the service exited with code {c}")))
+            (
+                Some(c),
+                failed.then(|| format!("the service exited with code {c}")),
+            )
         }
     };
-    finish(&store, recording, &outcome, service_id, run.id, code, error.as_deref());
+    finish(
+        &store,
+        recording,
+        &outcome,
+        service_id,
+        run.id,
+        code,
+        error.as_deref(),
+    );
     if let Some(e) = &error {
         let mut msg = format!("kiln serve: {e}");
         if up != Some(true) && !tail.is_empty() {
@@ -310,7 +338,11 @@ fn finish(
     if let Err(e) = recorded {
         eprintln!("kiln serve: warning: cannot record the outcome: {e}");
     }
-    let status = if error.is_some() { Status::Failed } else { Status::Succeeded };
+    let status = if error.is_some() {
+        Status::Failed
+    } else {
+        Status::Succeeded
+    };
     if let Err(e) = store
         .service_ended(service_id, code, error)
         .and_then(|()| store.finish_run(run_id, status, error).map(|_| ()))
@@ -323,7 +355,9 @@ fn finish(
 fn shell_words(argv: &[String]) -> String {
     argv.iter()
         .map(|a| {
-            if a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=$".contains(c)) {
+            if a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./:=$".contains(c))
+            {
                 a.clone()
             } else {
                 format!("'{}'", a.replace('\'', r"'\''"))

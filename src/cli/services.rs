@@ -42,7 +42,10 @@ fn running(s: &ServiceRecord) -> bool {
 
 /// Marks services whose owner died as failed, so listings tell the truth.
 fn reap_orphans(store: &Store, services: &mut [ServiceRecord]) {
-    for s in services.iter_mut().filter(|s| running(s) && !owner_alive(s)) {
+    for s in services
+        .iter_mut()
+        .filter(|s| running(s) && !owner_alive(s))
+    {
         let why = "kiln exited; the service died with it";
         if store.service_ended(s.id, None, Some(why)).is_ok() {
             s.status = "failed".into();
@@ -62,7 +65,9 @@ pub(crate) fn list(ctx: &Context, args: &ListArgs) -> anyhow::Result<ExitCode> {
         Format::Json => output::print_json(&services)?,
         Format::Human => {
             if services.is_empty() {
-                println!("no services running (kiln serve PATH starts one; --all lists ended ones)");
+                println!(
+                    "no services running (kiln serve PATH starts one; --all lists ended ones)"
+                );
                 return Ok(ExitCode::SUCCESS);
             }
             let rows: Vec<Vec<String>> = services
@@ -79,7 +84,10 @@ pub(crate) fn list(ctx: &Context, args: &ListArgs) -> anyhow::Result<ExitCode> {
                     ]
                 })
                 .collect();
-            output::print_table(&["ID", "STATUS", "URL", "PID", "STARTED", "DIR", "EXIT"], &rows);
+            output::print_table(
+                &["ID", "STATUS", "URL", "PID", "STARTED", "DIR", "EXIT"],
+                &rows,
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -97,9 +105,14 @@ pub(crate) fn stop(ctx: &Context, args: &StopArgs) -> anyhow::Result<ExitCode> {
         println!("service {} was already gone (its kiln exited)", s.id);
         return Ok(ExitCode::SUCCESS);
     }
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(s.pid).context("recorded pid out of range")?);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)
-        .with_context(|| format!("cannot signal kiln process {} that owns service {}", s.pid, s.id))?;
+    let pid =
+        nix::unistd::Pid::from_raw(i32::try_from(s.pid).context("recorded pid out of range")?);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).with_context(|| {
+        format!(
+            "cannot signal kiln process {} that owns service {}",
+            s.pid, s.id
+        )
+    })?;
     let deadline = Instant::now() + args.wait.0;
     while Instant::now() < deadline {
         if !running(&store.service(s.id)?) {

@@ -24,6 +24,8 @@ mod sandbox_engine;
 mod sandbox_isolation;
 mod sandbox_limits;
 mod sandbox_toolchains;
+mod serve_app;
+mod serve_forwarder;
 mod store_api;
 mod store_bad_input;
 mod store_migrate;

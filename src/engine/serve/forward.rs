@@ -182,6 +182,10 @@ mod tests {
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
-        assert!(ForwardArgs::parse(&args).unwrap_err().contains("no command"));
+        assert!(
+            ForwardArgs::parse(&args)
+                .unwrap_err()
+                .contains("no command")
+        );
     }
 }

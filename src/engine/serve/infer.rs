@@ -27,8 +27,16 @@ pub fn infer(dir: &Path, port: u16, path_dirs: &[&Path]) -> Option<Inferred> {
         if text.contains("Flask(") {
             return Some(Inferred {
                 argv: argv(&[
-                    "python3", "-m", "flask", "--app", module, "run", "--host", "127.0.0.1",
-                    "--port", &p,
+                    "python3",
+                    "-m",
+                    "flask",
+                    "--app",
+                    module,
+                    "run",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    &p,
                 ]),
                 reason: format!("flask app in {module}.py"),
             });
@@ -38,7 +46,14 @@ pub fn infer(dir: &Path, port: u16, path_dirs: &[&Path]) -> Option<Inferred> {
             let target = format!("{module}:app");
             return Some(Inferred {
                 argv: argv(&[
-                    "python3", "-m", "uvicorn", &target, "--host", "127.0.0.1", "--port", &p,
+                    "python3",
+                    "-m",
+                    "uvicorn",
+                    &target,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    &p,
                 ]),
                 reason: format!("fastapi app in {module}.py (uvicorn)"),
             });
@@ -71,9 +86,17 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         assert_eq!(infer(d.path(), 8000, &[]), None);
         std::fs::write(d.path().join("index.html"), "<p>hi</p>").unwrap();
-        assert!(infer(d.path(), 8000, &[]).unwrap().argv.contains(&"http.server".into()));
-        std::fs::write(d.path().join("package.json"), r#"{"scripts":{"start":"node s.js"}}"#)
-            .unwrap();
+        assert!(
+            infer(d.path(), 8000, &[])
+                .unwrap()
+                .argv
+                .contains(&"http.server".into())
+        );
+        std::fs::write(
+            d.path().join("package.json"),
+            r#"{"scripts":{"start":"node s.js"}}"#,
+        )
+        .unwrap();
         assert_eq!(infer(d.path(), 8000, &[]).unwrap().argv, ["npm", "start"]);
         std::fs::write(d.path().join("main.py"), "app = FastAPI()").unwrap();
         assert_eq!(infer(d.path(), 8000, &[]).unwrap().argv, ["npm", "start"]);
@@ -83,7 +106,10 @@ mod tests {
         assert!(got.argv.contains(&"main:app".into()), "{got:?}");
         std::fs::write(d.path().join("app.py"), "app = Flask(__name__)").unwrap();
         let got = infer(d.path(), 8001, &[bin.path()]).unwrap();
-        assert_eq!(&got.argv[..6], ["python3", "-m", "flask", "--app", "app", "run"]);
+        assert_eq!(
+            &got.argv[..6],
+            ["python3", "-m", "flask", "--app", "app", "run"]
+        );
         assert!(got.argv.contains(&"8001".into()));
     }
 }

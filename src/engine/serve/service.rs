@@ -287,7 +287,10 @@ mod tests {
         let l = bind(None).unwrap();
         let port = l.local_addr().unwrap().port();
         let e = bind(Some(port)).unwrap_err();
-        assert!(matches!(e, Error::PortTaken { port: p } if p == port), "{e}");
+        assert!(
+            matches!(e, Error::PortTaken { port: p } if p == port),
+            "{e}"
+        );
         assert!(e.to_string().contains("--port"));
     }
 }

@@ -100,7 +100,12 @@ impl Store {
     }
 
     /// Marks a service ended: `failed` when `error` is set, else `stopped`.
-    pub fn service_ended(&self, id: i64, exit_code: Option<i32>, error: Option<&str>) -> Result<()> {
+    pub fn service_ended(
+        &self,
+        id: i64,
+        exit_code: Option<i32>,
+        error: Option<&str>,
+    ) -> Result<()> {
         let status = if error.is_some() { "failed" } else { "stopped" };
         self.update_service(
             id,
