@@ -70,7 +70,7 @@ fn the_app_cannot_reach_the_host_loopback_or_the_outside() {
         }
     });
     let app = flask_app(&format!(
-        r#"
+        r"
 @app.get('/escape')
 def escape():
     out = []
@@ -81,7 +81,7 @@ def escape():
         except OSError as e:
             out.append(f'{{host}}:blocked')
     return ' '.join(out)
-"#
+"
     ));
     let k = Kiln::new();
     let s = start(&k, &venv, app.path(), &[]);

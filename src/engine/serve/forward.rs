@@ -104,7 +104,9 @@ pub fn forward_main(args: &[String]) -> ! {
     std::process::exit(code)
 }
 
+#[allow(clippy::print_stderr)] // the forwarder's stderr is the run's output, read by kiln
 fn run(args: &ForwardArgs) -> Result<i32, String> {
+    use std::os::unix::process::ExitStatusExt;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -130,7 +132,6 @@ fn run(args: &ForwardArgs) -> Result<i32, String> {
             tokio::select! {
                 status = child.wait() => {
                     let status = status.map_err(|e| format!("wait for the app: {e}"))?;
-                    use std::os::unix::process::ExitStatusExt;
                     return Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(9)));
                 }
                 accepted = listener.accept() => {

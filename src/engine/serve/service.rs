@@ -262,6 +262,15 @@ async fn relay(mut tcp: TcpStream, socket: PathBuf) {
     let _ = tokio::io::copy_bidirectional(&mut tcp, &mut app).await;
 }
 
+/// The start time of process `pid` in clock ticks after boot (field 22 of `/proc/PID/stat`), so
+/// a recorded owner is never confused with a later process that reused its pid.
+pub fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,13 +302,4 @@ mod tests {
         );
         assert!(e.to_string().contains("--port"));
     }
-}
-
-/// The start time of process `pid` in clock ticks after boot (field 22 of `/proc/PID/stat`), so
-/// a recorded owner is never confused with a later process that reused its pid.
-pub fn process_start(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
 }
