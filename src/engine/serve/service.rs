@@ -197,7 +197,7 @@ impl Drop for Service {
     }
 }
 
-/// Connects to the forwarder and waits for its verdict on the app's port.
+/// Connects to the forwarder and waits for its verdict on the app's port (health probes).
 async fn connect(socket: &Path) -> Option<UnixStream> {
     let mut s = UnixStream::connect(socket).await.ok()?;
     let mut b = [0u8];
@@ -253,13 +253,39 @@ async fn accept_loop(listener: tokio::net::TcpListener, socket: PathBuf) {
     }
 }
 
-async fn relay(mut tcp: TcpStream, socket: PathBuf) {
+/// Relays one client. The client's first bytes are sent on at once, while the forwarder is
+/// still connecting to the app (its verdict byte is read before any reply is passed back):
+/// one scheduling round less per connection than waiting for the verdict first.
+async fn relay(tcp: TcpStream, socket: PathBuf) {
     let _ = tcp.set_nodelay(true);
-    let Some(mut app) = connect(&socket).await else {
-        tracing::debug!("serve: the app refused a connection");
+    let Ok(app) = UnixStream::connect(&socket).await else {
+        tracing::debug!("serve: the forwarder is not listening");
         return;
     };
-    let _ = tokio::io::copy_bidirectional(&mut tcp, &mut app).await;
+    let (mut from_client, mut to_client) = tcp.into_split();
+    let (mut from_app, mut to_app) = app.into_split();
+    let upstream = async {
+        let _ = tokio::io::copy(&mut from_client, &mut to_app).await;
+        let _ = to_app.shutdown().await;
+    };
+    let downstream = async {
+        let mut b = [0u8];
+        if from_app.read_exact(&mut b).await.is_err() || b[0] != UP {
+            tracing::debug!("serve: the app refused a connection");
+            return;
+        }
+        let _ = tokio::io::copy(&mut from_app, &mut to_client).await;
+        let _ = to_client.shutdown().await;
+    };
+    // The reply side decides: when the app is done (or refused), the client is closed even if
+    // it keeps its own side open.
+    tokio::select! {
+        () = downstream => {}
+        () = async {
+            upstream.await;
+            std::future::pending::<()>().await;
+        } => {}
+    }
 }
 
 /// The start time of process `pid` in clock ticks after boot (field 22 of `/proc/PID/stat`), so
