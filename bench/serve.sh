@@ -3,7 +3,8 @@
 # (sandbox + host listener + in-sandbox forwarder), measured with wrk in one run.
 # Usage: bench/serve.sh [path/to/kiln]   (default: target/release/kiln, else debug)
 # Installs wrk (Debian package) when missing and the Flask venv (tests/setup/serve.sh).
-# Env: DURATION (wrk seconds per case, default 10), CONNS (default 16), THREADS (default 2).
+# Env: DURATION (wrk seconds per case, default 10), CONNS (default 16), THREADS (default 2),
+# ROUNDS (alternating rounds of both cases, default 2).
 # Targets: kiln >= 0.8x direct requests/s, p99 <= 1.5x direct. Prints a Markdown table.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,7 +16,7 @@ fi
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 bash "$repo/tests/setup/serve.sh"
 venv=$repo/target/serve-venv
-DURATION=${DURATION:-10} CONNS=${CONNS:-16} THREADS=${THREADS:-2}
+DURATION=${DURATION:-10} CONNS=${CONNS:-16} THREADS=${THREADS:-2} ROUNDS=${ROUNDS:-2}
 work=$(mktemp -d /tmp/kiln-bench-serve.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -50,8 +51,15 @@ measure() { # port -> "rps p99_ms"
         /^ +99%/ { p99 = ms($2) }
         END { printf "%s %s\n", rps, p99 }' "$work/wrk.$1"
 }
-read -r d_rps d_p99 < <(measure "$direct")
-read -r k_rps k_p99 < <(measure "$through")
+# Alternate the cases (ROUNDS each) so a change in the machine's load hits both alike; report
+# the mean requests/s and the mean p99.
+d_rps=0 d_p99=0 k_rps=0 k_p99=0
+for _ in $(seq "$ROUNDS"); do
+    read -r r p < <(measure "$direct"); d_rps=$(awk -v a="$d_rps" -v b="$r" 'BEGIN{print a+b}'); d_p99=$(awk -v a="$d_p99" -v b="$p" 'BEGIN{print a+b}')
+    read -r r p < <(measure "$through"); k_rps=$(awk -v a="$k_rps" -v b="$r" 'BEGIN{print a+b}'); k_p99=$(awk -v a="$k_p99" -v b="$p" 'BEGIN{print a+b}')
+done
+mean() { awk -v a="$1" -v n="$ROUNDS" 'BEGIN{print a/n}'; }
+d_rps=$(mean "$d_rps") d_p99=$(mean "$d_p99") k_rps=$(mean "$k_rps") k_p99=$(mean "$k_p99")
 errors=$(grep -h -E "Non-2xx|Socket errors" "$work/wrk.$direct" "$work/wrk.$through" || true)
 
 echo "| case | requests/s | p99 (ms) |"
@@ -64,4 +72,4 @@ awk -v a="$k_rps" -v b="$d_rps" -v c="$k_p99" -v d="$d_p99" 'BEGIN {
     printf "p99 ratio kiln/direct: %.2fx (target <= 1.50x: %s)\n", l, (l <= 1.5 ? "met" : "MISSED")
 }'
 [ -z "$errors" ] || { echo; echo "wrk reported: $errors"; }
-echo "wrk -t$THREADS -c$CONNS -d${DURATION}s; kiln: $kiln"
+echo "wrk -t$THREADS -c$CONNS -d${DURATION}s, $ROUNDS alternating rounds; load average: $(cut -d" " -f1-3 /proc/loadavg); kiln: $kiln"

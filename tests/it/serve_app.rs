@@ -253,3 +253,26 @@ fn no_command_to_infer_is_a_clear_error() {
     assert!(stderr.contains("cannot tell how to start"), "{stderr}");
     assert!(stderr.contains("--cmd"), "{stderr}");
 }
+
+#[test]
+fn an_app_that_ignores_port_is_found_on_the_port_it_listens_on() {
+    let Some(venv) = have_venv("serve: port discovery") else {
+        return;
+    };
+    let app = flask_app("");
+    std::fs::write(app.path().join("index.html"), "static hello\n").unwrap();
+    std::fs::set_permissions(
+        app.path().join("index.html"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let k = Kiln::new();
+    let s = start(
+        &k,
+        &venv,
+        app.path(),
+        &["--cmd", "exec python3 -m http.server 9123 --bind 127.0.0.1"],
+    );
+    let (status, body) = get(s.port, "/index.html").unwrap();
+    assert_eq!((status, body.as_str()), (200, "static hello\n"));
+}

@@ -147,9 +147,23 @@ fn run(args: &ForwardArgs) -> Result<i32, String> {
     })
 }
 
+async fn connect(port: u16) -> Option<TcpStream> {
+    tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(("127.0.0.1", port)))
+        .await
+        .ok()?
+        .ok()
+}
+
 async fn relay(mut host: UnixStream, port: u16) {
-    let app = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(("127.0.0.1", port))).await;
-    let Ok(Ok(mut app)) = app else {
+    let mut app = connect(port).await;
+    if app.is_none() {
+        // An app that ignores PORT: forward to the first port it listens on instead.
+        let other = listening_ports().into_iter().find(|&p| p != port);
+        if let Some(p) = other {
+            app = connect(p).await;
+        }
+    }
+    let Some(mut app) = app else {
         let _ = host.write_all(&[DOWN]).await;
         return;
     };
@@ -160,8 +174,43 @@ async fn relay(mut host: UnixStream, port: u16) {
     let _ = tokio::io::copy_bidirectional(&mut host, &mut app).await;
 }
 
+/// TCP ports listening on loopback or any address in this network namespace, lowest first
+/// (from `/proc/net/tcp` and `tcp6`; state `0A` is LISTEN).
+fn listening_ports() -> Vec<u16> {
+    let mut ports: Vec<u16> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|text| parse_listening(&text))
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
+fn parse_listening(text: &str) -> Vec<u16> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let local = fields.nth(1)?;
+            let state = fields.nth(1)?;
+            if state != "0A" {
+                return None;
+            }
+            let (_, port) = local.rsplit_once(':')?;
+            u16::from_str_radix(port, 16).ok()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn parses_listening_sockets() {
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue\n   0: 0100007F:1F40 00000000:0000 0A 00000000:00000000\n   1: 0100007F:1F41 0100007F:9C40 01 00000000:00000000\n";
+        assert_eq!(super::parse_listening(text), [8000]);
+    }
+
     use super::*;
 
     #[test]
