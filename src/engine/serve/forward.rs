@@ -4,9 +4,12 @@
 //! It starts the app as its child (same namespaces, same limits, the environment it was given),
 //! listens on the unix socket `S` (in a directory bound read-write into the run, so the host can
 //! connect to it) and relays each accepted stream to `127.0.0.1:N` inside the sandbox's own
-//! network namespace. Before relaying it answers one byte: [`UP`] when the app accepted the TCP
-//! connection, [`DOWN`] when it did not, so the host can tell "the app is listening" from "the
-//! forwarder is alive". The forwarder exits with the app's status when the app exits; pid 1
+//! network namespace. A host message is one byte: with an accepted client socket attached
+//! (SCM_RIGHTS) the forwarder relays that socket straight to the app, so the host is not in the
+//! data path; without one it is a health probe, answered [`UP`] when the app accepted the TCP
+//! connection and [`DOWN`] when it did not, so "the forwarder is alive" is never taken for "the
+//! app is up". A client socket is already connected to a host client: it can only talk to that
+//! peer and opens no way out of the namespace. The forwarder exits with the app's status when the app exits; pid 1
 //! then kills whatever is left. Invariant: it only ever connects to the app's loopback port
 //! inside the namespace; nothing here dials out.
 
@@ -20,6 +23,11 @@ use tokio::net::{TcpStream, UnixListener, UnixStream};
 pub const UP: u8 = b'+';
 /// Sent by the forwarder when the app refused it (not listening yet, or gone).
 pub const DOWN: u8 = b'-';
+
+/// First byte of a host message carrying an accepted client socket (SCM_RIGHTS).
+pub const CLIENT: u8 = b'F';
+/// First byte of a health probe: answer [`UP`]/[`DOWN`], then relay on this stream.
+pub const PROBE: u8 = b'P';
 
 /// The hidden first argument that makes the `kiln` binary act as the forwarder.
 pub const FORWARD_ARG: &str = "__serve-forward";
@@ -154,24 +162,102 @@ async fn connect(port: u16) -> Option<TcpStream> {
         .ok()
 }
 
+/// Serves one host connection: either an accepted client socket handed over with SCM_RIGHTS
+/// (relayed straight to the app, so the host is out of the data path), or a health probe.
 async fn relay(mut host: UnixStream, port: u16) {
-    let mut app = connect(port).await;
-    if app.is_none() {
-        // An app that ignores PORT: forward to the first port it listens on instead.
-        let other = listening_ports().into_iter().find(|&p| p != port);
-        if let Some(p) = other {
-            app = connect(p).await;
-        }
-    }
-    let Some(mut app) = app else {
-        let _ = host.write_all(&[DOWN]).await;
+    let Ok((kind, client)) = receive(&host).await else {
         return;
     };
-    let _ = app.set_nodelay(true);
-    if host.write_all(&[UP]).await.is_err() {
-        return;
+    match (kind, client) {
+        (CLIENT, Some(client)) => {
+            drop(host);
+            let Ok(mut client) = client_stream(client) else {
+                return;
+            };
+            if let Some(mut app) = connect_app(port).await {
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut app).await;
+            }
+        }
+        (PROBE, None) => {
+            let Some(mut app) = connect_app(port).await else {
+                let _ = host.write_all(&[DOWN]).await;
+                return;
+            };
+            if host.write_all(&[UP]).await.is_ok() {
+                let _ = tokio::io::copy_bidirectional(&mut host, &mut app).await;
+            }
+        }
+        _ => {}
     }
-    let _ = tokio::io::copy_bidirectional(&mut host, &mut app).await;
+}
+
+fn client_stream(fd: std::os::fd::OwnedFd) -> std::io::Result<TcpStream> {
+    let std = std::net::TcpStream::from(fd);
+    std.set_nonblocking(true)?;
+    let _ = std.set_nodelay(true);
+    TcpStream::from_std(std)
+}
+
+/// The first byte of a host message and the socket it carries, if any.
+#[allow(unsafe_code)] // one fd the kernel passed over SCM_RIGHTS becomes an OwnedFd
+async fn receive(host: &UnixStream) -> std::io::Result<(u8, Option<std::os::fd::OwnedFd>)> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    loop {
+        host.readable().await?;
+        let got = host.try_io(tokio::io::Interest::READABLE, || {
+            let mut buf = [0u8; 1];
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+            let msg = recvmsg::<()>(
+                host.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            )
+            .map_err(std::io::Error::from)?;
+            let mut fd = None;
+            for c in msg.cmsgs().map_err(std::io::Error::from)? {
+                if let ControlMessageOwned::ScmRights(fds) = c {
+                    for raw in fds {
+                        // SAFETY: the kernel just installed `raw` in this process for us.
+                        let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                        if fd.is_none() {
+                            fd = Some(owned);
+                        }
+                    }
+                }
+            }
+            let n = msg.bytes;
+            Ok((n, fd))
+        });
+        match got {
+            Ok((0, _)) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok((_, fd)) => {
+                // A message with a socket is a client; one without is a probe.
+                return Ok(if fd.is_some() {
+                    (CLIENT, fd)
+                } else {
+                    (PROBE, None)
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Connects to the app on `port`, or, for an app that ignores PORT, on the first port it
+/// listens on.
+async fn connect_app(port: u16) -> Option<TcpStream> {
+    if let Some(app) = connect(port).await {
+        let _ = app.set_nodelay(true);
+        return Some(app);
+    }
+    let other = listening_ports().into_iter().find(|&p| p != port)?;
+    let app = connect(other).await?;
+    let _ = app.set_nodelay(true);
+    Some(app)
 }
 
 /// TCP ports listening on loopback or any address in this network namespace, lowest first

@@ -1,8 +1,9 @@
 //! The host side of a service: the listener on 127.0.0.1, the sandbox run of the forwarder,
 //! the relay of each accepted connection to the forwarder's unix socket, and health probes.
 //!
-//! Every connection is its own task, so a client that sends garbage or never sends anything
-//! holds only its own two sockets; the accept loop never waits on a client.
+//! Each accepted client socket is handed to the forwarder inside the sandbox (SCM_RIGHTS over
+//! the unix socket) and relayed there, one task per connection: a client that sends garbage or
+//! never sends anything holds only its own sockets, and the accept loop never waits on one.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use tokio::net::{TcpStream, UnixStream};
 use tokio::task::JoinHandle;
 
 use super::Error;
-use super::forward::{ForwardArgs, UP};
+use super::forward::{CLIENT, ForwardArgs, PROBE, UP};
 use crate::engine::sandbox::{RunHandle, RunSpec, Sandbox};
 
 /// A service has no wall-clock limit; this stands in for "never" (pid 1 needs a deadline).
@@ -200,6 +201,7 @@ impl Drop for Service {
 /// Connects to the forwarder and waits for its verdict on the app's port (health probes).
 async fn connect(socket: &Path) -> Option<UnixStream> {
     let mut s = UnixStream::connect(socket).await.ok()?;
+    s.write_all(&[PROBE]).await.ok()?;
     let mut b = [0u8];
     s.read_exact(&mut b).await.ok()?;
     (b[0] == UP).then_some(s)
@@ -253,38 +255,39 @@ async fn accept_loop(listener: tokio::net::TcpListener, socket: PathBuf) {
     }
 }
 
-/// Relays one client. The client's first bytes are sent on at once, while the forwarder is
-/// still connecting to the app (its verdict byte is read before any reply is passed back):
-/// one scheduling round less per connection than waiting for the verdict first.
+/// Hands one accepted client to the forwarder (its socket travels over SCM_RIGHTS), which
+/// relays it to the app itself: kiln's host process does no per-byte work.
 async fn relay(tcp: TcpStream, socket: PathBuf) {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    use std::os::fd::AsRawFd;
     let _ = tcp.set_nodelay(true);
-    let Ok(app) = UnixStream::connect(&socket).await else {
+    let Ok(unix) = UnixStream::connect(&socket).await else {
         tracing::debug!("serve: the forwarder is not listening");
         return;
     };
-    let (mut from_client, mut to_client) = tcp.into_split();
-    let (mut from_app, mut to_app) = app.into_split();
-    let upstream = async {
-        let _ = tokio::io::copy(&mut from_client, &mut to_app).await;
-        let _ = to_app.shutdown().await;
-    };
-    let downstream = async {
-        let mut b = [0u8];
-        if from_app.read_exact(&mut b).await.is_err() || b[0] != UP {
-            tracing::debug!("serve: the app refused a connection");
+    let fds = [tcp.as_raw_fd()];
+    loop {
+        if unix.writable().await.is_err() {
             return;
         }
-        let _ = tokio::io::copy(&mut from_app, &mut to_client).await;
-        let _ = to_client.shutdown().await;
-    };
-    // The reply side decides: when the app is done (or refused), the client is closed even if
-    // it keeps its own side open.
-    tokio::select! {
-        () = downstream => {}
-        () = async {
-            upstream.await;
-            std::future::pending::<()>().await;
-        } => {}
+        let sent = unix.try_io(tokio::io::Interest::WRITABLE, || {
+            sendmsg::<()>(
+                unix.as_raw_fd(),
+                &[std::io::IoSlice::new(&[CLIENT])],
+                &[ControlMessage::ScmRights(&fds)],
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            )
+            .map_err(std::io::Error::from)
+        });
+        match sent {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => {
+                tracing::debug!("serve: cannot hand a client to the forwarder: {e}");
+                return;
+            }
+            Ok(_) => return, // the forwarder holds its own copy of the socket now
+        }
     }
 }
 
