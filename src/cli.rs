@@ -18,6 +18,8 @@ mod output;
 mod project;
 mod rules;
 mod sandbox;
+mod serve;
+mod services;
 mod stats;
 mod trust;
 
@@ -96,6 +98,12 @@ pub(crate) enum Command {
     Trust(trust::TrustArgs),
     /// Withdraw the trust of a project's kiln.toml
     Untrust(trust::UntrustArgs),
+    /// Serve a project as a sandboxed service on 127.0.0.1
+    Serve(serve::Args),
+    /// List sandboxed services
+    Services(services::ListArgs),
+    /// Stop a sandboxed service
+    Stop(services::StopArgs),
 }
 
 /// Runs the parsed command line and turns errors into a message and exit code 2.
@@ -135,6 +143,9 @@ pub(crate) fn main(cli: Cli) -> ExitCode {
         Command::Rules(args) => rules::run(&ctx, &args),
         Command::Trust(args) => trust::trust(&ctx, &args),
         Command::Untrust(args) => trust::untrust(&ctx, &args),
+        Command::Serve(args) => serve::run(&ctx, args),
+        Command::Services(args) => services::list(&ctx, &args),
+        Command::Stop(args) => services::stop(&ctx, &args),
     };
     result.unwrap_or_else(|e| report(&e))
 }

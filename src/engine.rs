@@ -14,6 +14,7 @@ pub mod ids;
 pub mod llm;
 pub mod paths;
 pub mod sandbox;
+pub mod serve;
 pub mod store;
 pub mod untrusted;
 

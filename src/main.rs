@@ -18,6 +18,17 @@ fn main() -> ExitCode {
     {
         kiln::engine::sandbox::init_main();
     }
+    // The forwarder runs inside a service's sandbox as its program (see engine::serve).
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if args
+        .first()
+        .is_some_and(|a| a == kiln::engine::serve::FORWARD_ARG)
+    {
+        kiln::engine::serve::forward_main(&args[1..]);
+    }
     let cli = cli::Cli::parse();
     cli::main(cli)
 }

@@ -20,6 +20,7 @@ mod processes;
 mod projects;
 mod retention;
 mod runs;
+mod services;
 mod space;
 mod trust;
 mod writer;
@@ -45,6 +46,7 @@ pub use processes::{NewProcess, ProcessEnd, ProcessRecord, ProcessStatus};
 pub use projects::{NewProject, Project};
 pub use retention::{PruneReport, Sizes};
 pub use runs::{NewRun, Run, RunKind, Stage, StageKind, Status};
+pub use services::{NewService, ServiceRecord};
 pub use trust::TrustedConfig;
 pub use writer::{OwnChanges, StoreWriter, WriteError};
 

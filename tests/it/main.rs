@@ -30,6 +30,8 @@ mod sandbox_limits;
 mod sandbox_ownership;
 mod sandbox_recording;
 mod sandbox_toolchains;
+mod serve_app;
+mod serve_forwarder;
 mod store_api;
 mod store_bad_input;
 mod store_full_disk;

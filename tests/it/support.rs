@@ -6,6 +6,7 @@
 pub mod kiln;
 pub mod llm_server;
 pub mod sandbox;
+pub mod serve;
 
 /// Whether this is a CI run (`CI=1` or `CI=true`, as `.ci/run` exports): there a skip fails.
 pub fn in_ci() -> bool {

@@ -59,3 +59,25 @@ CREATE TABLE trusted_configs (
 -- The owner's boot id and pid namespace ('<boot_id>/pid:[inode]'): a pid is only compared within
 -- the namespace it was recorded in, and every owner from an earlier boot is gone.
 ALTER TABLE runs ADD COLUMN owner_ns TEXT;
+-- A long-running sandboxed service (`kiln serve`): its run (kind `service`), what it serves,
+-- where (the host URL and port, the app's port inside the sandbox), the kiln process that owns
+-- it (pid and start time in clock ticks after boot, so `kiln stop` never signals a reused pid),
+-- and how it ended. status: starting | up | stopped | failed.
+CREATE TABLE services (
+    id          INTEGER PRIMARY KEY,
+    run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    dir         TEXT NOT NULL,
+    command     TEXT NOT NULL,             -- JSON array
+    url         TEXT NOT NULL,
+    host_port   INTEGER NOT NULL,
+    app_port    INTEGER NOT NULL,
+    pid         INTEGER NOT NULL,
+    pid_start   INTEGER,
+    status      TEXT NOT NULL,
+    started_at  INTEGER NOT NULL,
+    up_at       INTEGER,
+    stopped_at  INTEGER,
+    exit_code   INTEGER,
+    error       TEXT
+) STRICT;
+CREATE INDEX services_by_status ON services(status);

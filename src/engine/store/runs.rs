@@ -13,6 +13,7 @@ pub enum RunKind {
     Check,
     Sandbox,
     Ask,
+    Service,
 }
 
 /// Lifecycle of a run or stage.
@@ -64,7 +65,7 @@ macro_rules! text_enum {
 }
 pub(super) use text_enum;
 
-text_enum!(RunKind { Pipeline => "pipeline", Check => "check", Sandbox => "sandbox", Ask => "ask" });
+text_enum!(RunKind { Pipeline => "pipeline", Check => "check", Sandbox => "sandbox", Ask => "ask", Service => "service" });
 text_enum!(Status {
     Queued => "queued", Running => "running", Succeeded => "succeeded",
     Failed => "failed", Cancelled => "cancelled", Skipped => "skipped",
