@@ -14,6 +14,8 @@ pub mod llm;
 pub mod paths;
 pub mod sandbox;
 pub mod store;
+pub mod testing;
+pub mod toolchain;
 pub mod untrusted;
 
 pub use api::{Engine, EngineHandle, EngineOptions, Envelope, Event, Events, Op};

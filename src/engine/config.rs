@@ -26,6 +26,7 @@ pub struct Config {
     pub sandbox: super::sandbox::SandboxConfig,
     pub analysis: super::analysis::AnalysisConfig,
     pub models: super::llm::ModelsConfig,
+    pub languages: super::toolchain::LanguagesConfig,
 }
 
 /// Why the configuration could not be loaded.

@@ -17,6 +17,7 @@ mod processes;
 mod projects;
 mod retention;
 mod runs;
+mod test_results;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,7 @@ pub use processes::{NewProcess, ProcessEnd, ProcessRecord, ProcessStatus};
 pub use projects::{NewProject, Project};
 pub use retention::{PruneReport, Sizes};
 pub use runs::{NewRun, Run, RunKind, Stage, StageKind, Status};
+pub use test_results::{StoredTestResult, TestCase, TestOutcome};
 pub use writer::{OwnChanges, StoreWriter, WriteError};
 
 /// The `[store]` section of the config.

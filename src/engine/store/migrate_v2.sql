@@ -55,3 +55,8 @@ CREATE TABLE trusted_configs (
     sha256     TEXT NOT NULL,
     trusted_at INTEGER NOT NULL
 ) STRICT;
+
+-- Where a test is defined (project-relative file, 1-based line) when the test tool says, so
+-- front-ends can point at a failing test.
+ALTER TABLE test_results ADD COLUMN file TEXT;
+ALTER TABLE test_results ADD COLUMN line INTEGER;
