@@ -16,7 +16,9 @@ mod models;
 mod output;
 mod project;
 mod rules;
+mod run;
 mod sandbox;
+mod session;
 mod stats;
 
 use std::path::PathBuf;
@@ -87,6 +89,8 @@ pub(crate) enum Command {
     Check(check::Args),
     /// List the analysis rules, or explain one
     Rules(rules::Args),
+    /// Check a project and run its tests in the sandbox, no model needed
+    Run(run::Args),
 }
 
 /// Runs the parsed command line and turns errors into a message and exit code 2.
@@ -117,6 +121,7 @@ pub(crate) fn main(cli: Cli) -> ExitCode {
         Command::Stats(args) => stats::run(&ctx, &args),
         Command::Check(args) => check::run(&ctx, &args),
         Command::Rules(args) => rules::run(&ctx, &args),
+        Command::Run(args) => run::run(&ctx, &args),
     };
     result.unwrap_or_else(|e| report(&e))
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod doctor;
 pub mod env;
 pub mod error;
+pub mod export;
 pub mod ids;
 pub mod llm;
 pub mod paths;

@@ -16,6 +16,8 @@ pub enum Error {
     Llm(#[from] super::llm::Error),
     #[error(transparent)]
     Toolchain(#[from] super::toolchain::Error),
+    #[error(transparent)]
+    Export(#[from] super::export::Error),
     #[error("the engine has stopped")]
     Stopped,
     #[error("{0}")]

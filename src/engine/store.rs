@@ -15,6 +15,7 @@ mod migrate;
 mod open;
 mod processes;
 mod projects;
+mod reads;
 mod retention;
 mod runs;
 mod test_results;

@@ -44,6 +44,8 @@ pub enum Error {
         root.display()
     )]
     UnknownLanguage { root: PathBuf },
+    #[error("'{}' is not a directory; pass a project directory", .0.display())]
+    NotADirectory(PathBuf),
     #[error("the project '{}' is too big to copy for a test run ({what}); exclude it or raise the limit", root.display())]
     TooBig { root: PathBuf, what: String },
     #[error("unsafe path '{path}' in the files under test: {reason}")]
