@@ -12,6 +12,8 @@ mod config;
 mod context;
 mod db;
 mod doctor;
+mod export;
+mod feedback;
 mod models;
 mod output;
 mod project;
@@ -91,6 +93,10 @@ pub(crate) enum Command {
     Rules(rules::Args),
     /// Check a project and run its tests in the sandbox, no model needed
     Run(run::Args),
+    /// Show a run's files as a diff against the project and export them
+    Export(export::Args),
+    /// Accept or reject a run, a model call or a finding
+    Feedback(feedback::Args),
 }
 
 /// Runs the parsed command line and turns errors into a message and exit code 2.
@@ -122,6 +128,8 @@ pub(crate) fn main(cli: Cli) -> ExitCode {
         Command::Check(args) => check::run(&ctx, &args),
         Command::Rules(args) => rules::run(&ctx, &args),
         Command::Run(args) => run::run(&ctx, &args),
+        Command::Export(args) => export::run(&ctx, &args),
+        Command::Feedback(args) => feedback::run(&ctx, &args),
     };
     result.unwrap_or_else(|e| report(&e))
 }
