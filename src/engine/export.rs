@@ -181,7 +181,10 @@ pub fn plan(store: &Store, run: i64) -> Result<ExportPlan, Error> {
             Err(_) => None,
         };
         let current_sha = current.as_deref().map(sha);
+        let unchanged = current.as_ref().is_some_and(|c| *c == artifact.content);
         let conflict = match reads.get(&artifact.path) {
+            // Already what the run wants (e.g. exported before): nothing to protect.
+            _ if unchanged => None,
             Some(base) if *base != current_sha => Some(match (base, &current_sha) {
                 (None, _) => "created since the run started".to_owned(),
                 (Some(_), None) => "deleted since the run read it".to_owned(),
