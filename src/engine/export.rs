@@ -15,6 +15,7 @@ mod write;
 mod zip;
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -174,7 +175,7 @@ pub fn plan(store: &Store, run: i64) -> Result<ExportPlan, Error> {
             })?),
             Ok(_) => {
                 return Err(Error::Refused {
-                    path: artifact.path.clone(),
+                    path: artifact.path,
                     reason: "it exists and is not a regular file".into(),
                 });
             }
@@ -287,7 +288,7 @@ pub fn apply(plan: &ExportPlan, options: &ApplyOptions) -> Result<Applied, Error
 pub(crate) fn message(plan: &ExportPlan, files: &[&PlannedFile]) -> String {
     let mut m = format!("kiln: export run {}\n\n", plan.run);
     for f in files {
-        m.push_str(&format!("- {} ({})\n", f.path, change_word(f.change)));
+        let _ = writeln!(m, "- {} ({})", f.path, change_word(f.change));
     }
     m
 }

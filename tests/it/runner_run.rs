@@ -2,7 +2,7 @@
 //! sandbox with the real pytest / node / cargo, the results recorded and the exit code; the
 //! toolchain-not-found messages; a root-owned 0700 project as root.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::support::kiln::{Kiln, digest, files_under};
@@ -239,7 +239,6 @@ fn root_owned_private_project_works_as_root() {
     assert_eq!(report["tests"]["passed"], 4, "{report:#}");
     assert_eq!(report["tests"]["failed"], 1, "{report:#}");
     // Nothing was chmodded or chowned in the project.
-    use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(&project).unwrap();
     assert_eq!(meta.mode() & 0o777, 0o700);
     assert_eq!(meta.uid(), 0);

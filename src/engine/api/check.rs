@@ -48,10 +48,11 @@ async fn body(
             if errors == 1 { "" } else { "s" }
         ));
     }
-    if params.run_tests && !ctx.cancel.is_cancelled() {
-        if let Some(why) = run_tests(ctx, run, root).await? {
-            failures.push(why);
-        }
+    if params.run_tests
+        && !ctx.cancel.is_cancelled()
+        && let Some(why) = run_tests(ctx, run, root).await?
+    {
+        failures.push(why);
     }
     Ok((!failures.is_empty()).then(|| failures.join("; ")))
 }
@@ -107,7 +108,7 @@ async fn analyse(
         }
     };
     let (mut errors, mut warnings, mut total) = (0u32, 0u32, 0u32);
-    let mut files = Vec::new();
+    let mut per_file = Vec::new();
     for file in &outcome.files {
         let name = relative(root, &file.path);
         for f in &file.findings {
@@ -118,12 +119,12 @@ async fn analyse(
                 _ => {}
             }
         }
-        files.push((name, file.findings.clone()));
+        per_file.push((name, file.findings.clone()));
     }
     let run_id = run.get();
     let stage_id = stage.get();
     ctx.write(move |s| {
-        for (name, findings) in &files {
+        for (name, findings) in &per_file {
             s.record_findings(run_id, Some(stage_id), name, findings)?;
         }
         Ok(())

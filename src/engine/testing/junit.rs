@@ -163,7 +163,7 @@ fn finish_child(case: &mut TestCase, outcome: TestOutcome, message: Option<Strin
             .join("\n")
     });
     if msg.is_empty() {
-        msg = text.trim().to_owned();
+        text.trim().clone_into(&mut msg);
     }
     if msg.len() > MAX_MESSAGE {
         let mut cut = MAX_MESSAGE;
