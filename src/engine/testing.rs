@@ -1,4 +1,4 @@
-//! Runs a [`TestPlan`](crate::engine::toolchain::TestPlan) in the sandbox and parses per-test
+//! Runs a [`TestPlan`] in the sandbox and parses per-test
 //! results: pytest's JUnit XML ([`junit`]), `cargo test` output ([`libtest`]) and node's TAP
 //! ([`tap`]). Each case has an outcome, a duration, the assertion message and the
 //! project-relative file and line where known (the language server turns failures into
