@@ -18,6 +18,7 @@ mod cli_basics;
 mod engine_api;
 mod llm_cli;
 mod llm_engine;
+mod runner_engine;
 mod runner_export;
 mod runner_run;
 mod sandbox_engine;
