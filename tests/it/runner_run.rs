@@ -341,3 +341,50 @@ fn cargo_tests_run_offline_in_the_sandbox() {
         "the build happened in the scratch copy"
     );
 }
+
+/// Makes a venv (without pip, seeing the system's pytest) at `dir`; false when venv is missing.
+fn venv(dir: &Path) -> bool {
+    std::process::Command::new("/usr/bin/python3")
+        .args(["-m", "venv", "--without-pip", "--system-site-packages"])
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn the_project_venv_then_virtual_env_are_used() {
+    let mut kiln = Kiln::new();
+    if !ready(&kiln, "venv toolchains") {
+        return;
+    }
+    let project = kiln.home().join("tempconv");
+    copy_dir(&example(), &project);
+    let outside = kiln.home().join("outside-venv");
+    if !require(
+        venv(&outside) && venv(&project.join(".venv")),
+        "venv toolchains",
+        "python3 -m venv does not work here (apt install python3-venv)",
+    ) {
+        return;
+    }
+    let toolchain_line = |kiln: &Kiln| {
+        let out = kiln.run(&["--format", "json", "run", "tempconv"]);
+        assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+        let run = json(&out.stdout)["run"].as_i64().unwrap();
+        let store = Store::open_read_only(&kiln.db(), &StoreConfig::default()).unwrap();
+        store
+            .log_tail(run, 10_000)
+            .unwrap()
+            .into_iter()
+            .find(|l| l.text.starts_with("running python tests with"))
+            .unwrap()
+            .text
+    };
+    kiln.env("VIRTUAL_ENV", &outside.display().to_string());
+    let line = toolchain_line(&kiln);
+    assert!(line.contains("the project's .venv"), "{line}");
+    std::fs::remove_dir_all(project.join(".venv")).unwrap();
+    let line = toolchain_line(&kiln);
+    assert!(line.contains("$VIRTUAL_ENV"), "{line}");
+    assert!(line.contains("outside-venv"), "{line}");
+}
