@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the runner tests (tests/it/runner_*.rs) need: pytest for /usr/bin/python3
-# (`kiln run examples/tempconv`), node 18+ (node --test), git (export --git-branch). Idempotent
-# and quiet: does nothing when everything is present.
+# (`kiln run examples/tempconv`), python3-venv (venv toolchains), node 18+ (node --test) and git
+# (export --git-branch). Idempotent and quiet: does nothing when everything is present.
 set -euo pipefail
 need=()
 [ -x /usr/bin/python3 ] || need+=(python3)
 /usr/bin/python3 -c 'import pytest' 2>/dev/null || need+=(python3-pytest)
+/usr/bin/python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v node >/dev/null || need+=(nodejs)
 command -v git >/dev/null || need+=(git)
 [ ${#need[@]} -eq 0 ] && exit 0
