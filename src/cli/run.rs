@@ -156,6 +156,11 @@ fn show_progress(event: &Event, verbose: bool) {
             total,
             ..
         } => eprintln!("kiln run: {total} findings ({errors} errors, {warnings} warnings)"),
+        Event::StageFinished {
+            status: Status::Skipped,
+            error: Some(why),
+            ..
+        } => eprintln!("kiln run: {why}"),
         Event::TestResults {
             passed,
             failed,

@@ -388,3 +388,21 @@ fn the_project_venv_then_virtual_env_are_used() {
     assert!(line.contains("$VIRTUAL_ENV"), "{line}");
     assert!(line.contains("outside-venv"), "{line}");
 }
+
+#[test]
+fn a_directory_without_tests_is_analysed_only() {
+    let kiln = Kiln::new();
+    let dir = kiln.home().join("notes");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("README.md"), "# notes\n").unwrap();
+    let out = kiln.run(&["run", "notes"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("no tests:"), "{}", out.stderr);
+    let missing = kiln.run(&["run", "nope"]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("is not a directory"),
+        "{}",
+        missing.stderr
+    );
+}

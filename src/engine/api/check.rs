@@ -217,6 +217,12 @@ async fn run_tests(
     root: &std::path::Path,
 ) -> crate::engine::Result<Option<String>> {
     let stage = start_stage(ctx, run, StageKind::TestRun).await?;
+    if toolchain::TestLanguage::detect(root).is_none() {
+        // Nothing says how to test it: analysis only, and the stage says why.
+        let why = "no tests: no pyproject.toml, setup.py, *.py, Cargo.toml, package.json or *.js";
+        finish_stage(ctx, run, stage, Status::Skipped, Some(why.to_owned())).await?;
+        return Ok(None);
+    }
     let shared = &ctx.shared;
     let request = PlanRequest {
         root: root.to_path_buf(),
