@@ -10,7 +10,15 @@ if [ -z "$kiln" ]; then
     kiln=$repo/target/release/kiln
     [ -x "$kiln" ] || kiln=$repo/target/debug/kiln
 fi
+# bubblewrap (Debian package `bubblewrap`) is the peer; the test setup installs it when missing.
+command -v bwrap >/dev/null || bash "$repo/tests/setup/sandbox.sh"
 command -v bwrap >/dev/null || { echo "bench: install bubblewrap first" >&2; exit 1; }
+# Many runs from one long-lived process through the engine API (examples/sandbox_runs.rs).
+api_bin=${API_BIN:-$(dirname "$kiln")/examples/sandbox_runs}
+if [ ! -x "$api_bin" ]; then
+    profile=$([ "$(basename "$(dirname "$kiln")")" = release ] && echo --release || true)
+    (cd "$repo" && cargo build -q $profile --example sandbox_runs)
+fi
 N=${N:-50}
 work=$(mktemp -d /tmp/kiln-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -32,9 +40,9 @@ RAW='import os
 b = b"x" * (1 << 20)
 for _ in range(100): os.write(1, b)'
 
-python3 - "$N" "$kiln" <<PYEOF
-import statistics, subprocess, sys, time
-n, kiln = int(sys.argv[1]), sys.argv[2]
+python3 - "$N" "$kiln" "$api_bin" <<PYEOF
+import json, statistics, subprocess, sys, time
+n, kiln, api_bin = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 bwrap = """${BWRAP[*]}""".split()
 unshare = """${UNSHARE[*]}""".split()
 kiln_run = """${KILN[*]}""".split()
@@ -58,6 +66,11 @@ for label, payload in [("/bin/true", ["/bin/true"]), ("python3 -c pass", ["/usr/
     u = median_ms(unshare + payload, n)
     k = median_ms(kiln_run + payload, n)
     rows.append((f"start-to-exit {label} (median of {n})", b, u, k))
+api_runs = 200
+api = json.loads(subprocess.run([api_bin, str(api_runs)], check=True, capture_output=True).stdout)
+rows.insert(0, (f"{api_runs} sequential /bin/true runs through the engine API, per run (median)", rows[0][1], rows[0][2], api["median_ms"]))
+last = subprocess.run(kiln_run[:1] + ["--format", "json"] + kiln_run[1:] + ["/bin/true"], capture_output=True, text=True)
+phases = json.loads(last.stderr.strip().splitlines()[-1])["phases"]
 runs = max(3, n // 10)
 b = median_ms(bwrap + ["/usr/bin/python3", "-c", flood], runs)
 k = median_ms(kiln_big + ["/usr/bin/python3", "-c", flood], runs)
@@ -72,5 +85,7 @@ print("|---|---|---|---|---|")
 for label, b, u, k in rows:
     us = f"{u:.1f}" if u is not None else "-"
     print(f"| {label} | {b:.1f} | {us} | {k:.1f} | {k / b:.2f}x |")
+print(f"\nengine API, median per phase of {api_runs} runs (us): " + ", ".join(f"{k[:-3]} {api[k]}" for k in ["prepare_us", "spawn_us", "setup_us", "sandbox_us", "teardown_us"]))
+print("one CLI run of /bin/true, phases (us): " + ", ".join(f"{k[:-3]} {v}" for k, v in phases.items()))
 print(f"\n100 MB captured at {100 / (rows[-1][3] / 1000):.0f} MB/s (kiln, including sandbox start-up)")
 PYEOF

@@ -1,7 +1,8 @@
 //! The headless CLI: one file per subcommand under `cli/`, each a thin adapter over the engine.
 //!
 //! Exit codes: 0 success, 1 the command ran and found a problem (findings, failed check),
-//! 2 usage or runtime error (with a message on stderr saying what to do).
+//! 2 usage or runtime error (with a message on stderr saying what to do), 141 the reader of the
+//! output went away (a closed pipe: the command stops quietly, as if killed by SIGPIPE).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -22,6 +23,7 @@ mod run;
 mod sandbox;
 mod session;
 mod stats;
+mod trust;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -91,6 +93,10 @@ pub(crate) enum Command {
     Check(check::Args),
     /// List the analysis rules, or explain one
     Rules(rules::Args),
+    /// Let this project's kiln.toml set model endpoints, sandbox env/binds and higher limits
+    Trust(trust::TrustArgs),
+    /// Withdraw the trust of a project's kiln.toml
+    Untrust(trust::UntrustArgs),
     /// Check a project and run its tests in the sandbox, no model needed
     Run(run::Args),
     /// Show a run's files as a diff against the project and export them
@@ -101,6 +107,7 @@ pub(crate) enum Command {
 
 /// Runs the parsed command line and turns errors into a message and exit code 2.
 pub(crate) fn main(cli: Cli) -> ExitCode {
+    output::exit_quietly_on_broken_pipe();
     let command = match cli.command {
         Some(Command::Completions(args)) => return completions::run(&args),
         Some(command) => command,
@@ -115,6 +122,9 @@ pub(crate) fn main(cli: Cli) -> ExitCode {
         Ok(ctx) => ctx,
         Err(e) => return report(&e),
     };
+    if !matches!(command, Command::Trust(_) | Command::Untrust(_)) {
+        ctx.warn_about_project_file();
+    }
     let result = match command {
         Command::Project(cmd) => project::run(&ctx, cmd),
         Command::Config(cmd) => config::run(&ctx, &cmd),
@@ -127,6 +137,8 @@ pub(crate) fn main(cli: Cli) -> ExitCode {
         Command::Stats(args) => stats::run(&ctx, &args),
         Command::Check(args) => check::run(&ctx, &args),
         Command::Rules(args) => rules::run(&ctx, &args),
+        Command::Trust(args) => trust::trust(&ctx, &args),
+        Command::Untrust(args) => trust::untrust(&ctx, &args),
         Command::Run(args) => run::run(&ctx, &args),
         Command::Export(args) => export::run(&ctx, &args),
         Command::Feedback(args) => feedback::run(&ctx, &args),
@@ -135,6 +147,9 @@ pub(crate) fn main(cli: Cli) -> ExitCode {
 }
 
 fn report(e: &anyhow::Error) -> ExitCode {
+    if output::is_broken_pipe(e) {
+        return ExitCode::from(output::BROKEN_PIPE_EXIT as u8);
+    }
     eprintln!("error: {e:#}");
     tracing::error!("{e:#}");
     ExitCode::from(2)

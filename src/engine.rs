@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod env;
 pub mod error;
 pub mod export;
+pub mod fs;
 pub mod ids;
 pub mod llm;
 pub mod paths;

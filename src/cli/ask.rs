@@ -3,15 +3,21 @@
 //! With `--format json` nothing streams; one JSON document with the reply and its accounting is
 //! printed at the end (the benchmark reads `ttft_us` from it). Ctrl-C cancels the call; the
 //! partial reply is kept in the database.
+//!
+//! Piped, the reply goes to stdout byte for byte, nothing added. On a terminal the model's text
+//! is untrusted: control sequences are shown inert (SGR colours kept) and a final newline is
+//! added when the reply lacks one. Retries and a reply cut at `max_tokens` are said on stderr.
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal as _, Read, Write};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use kiln::engine::llm::{
-    CachePolicy, ChatRequest, Completion, Llm, Message, Model, ModelSource, Recorder,
+    CachePolicy, CallEvent, ChatRequest, Completion, FinishReason, Llm, Message, Model,
+    ModelSource, Recorder,
 };
 use kiln::engine::store::{NewRun, RunKind, Status};
+use kiln::engine::untrusted;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -59,6 +65,9 @@ struct Report<'a> {
     attempts: u32,
     chunks: u64,
     generation_id: Option<i64>,
+    /// `stop`, `length` (cut at max_tokens), ...; null when the provider did not say.
+    finish_reason: Option<&'a str>,
+    truncated: bool,
 }
 
 pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
@@ -95,6 +104,15 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
             messages.push(Message::system(system.clone()));
         }
         messages.push(Message::user(prompt));
+        let (events, mut progress) = tokio::sync::mpsc::unbounded_channel::<CallEvent>();
+        let quiet = ctx.verbosity < 0;
+        let printer = tokio::spawn(async move {
+            while let Some(event) = progress.recv().await {
+                if !quiet {
+                    eprintln!("kiln: {event}");
+                }
+            }
+        });
         let request = ChatRequest {
             messages,
             max_tokens: args.max_tokens,
@@ -107,6 +125,7 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
                 CachePolicy::Auto
             },
             run_id: Some(run.id),
+            events: Some(events),
             ..ChatRequest::default()
         };
         let cancel = CancellationToken::new();
@@ -118,20 +137,38 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
         });
         let streaming = ctx.format == Format::Human;
         let mut stdout = std::io::stdout();
+        let mut terminal = stdout.is_terminal().then(TerminalText::default);
         let mut wrote_newline = true;
         let mut on_text = |text: &str| {
-            if streaming {
-                // A closed stdout (e.g. `| head`) must not abort the call: it is still recorded.
-                let _ = stdout.write_all(text.as_bytes());
-                let _ = stdout.flush();
-                wrote_newline = text.ends_with('\n');
+            if !streaming || text.is_empty() {
+                return;
             }
+            // A closed stdout (e.g. `| head`) must not abort the call: it is still recorded.
+            let _ = match &mut terminal {
+                Some(t) => stdout.write_all(t.push(text).as_bytes()),
+                None => stdout.write_all(text.as_bytes()),
+            };
+            let _ = stdout.flush();
+            wrote_newline = text.ends_with('\n');
         };
         let result = llm.chat(&model, request, &mut on_text, &cancel).await;
-        if streaming && !wrote_newline {
-            println!();
+        // The request (and its sender) is gone with the call: the printer ends once drained.
+        let _ = printer.await;
+        if let Some(t) = &mut terminal {
+            let mut stdout = std::io::stdout();
+            let _ = stdout.write_all(t.finish().as_bytes());
+            if streaming && !wrote_newline {
+                let _ = stdout.write_all(b"\n");
+            }
+            let _ = stdout.flush();
         }
-        let done = result.with_context(|| format!("asking model '{}'", model.name))?;
+        // The error names the model already.
+        let done = result?;
+        if let Some(warning) = cut_warning(&model, args.max_tokens, &done)
+            && ctx.verbosity >= 0
+        {
+            eprintln!("kiln: {warning}");
+        }
         match ctx.format {
             Format::Json => output::print_json(&report(&model, &done))?,
             Format::Human => {
@@ -201,7 +238,64 @@ fn report<'a>(model: &'a Model, done: &'a Completion) -> Report<'a> {
         attempts: done.attempts,
         chunks: done.chunks,
         generation_id: done.generation_id,
+        finish_reason: done.finish_reason.as_ref().map(FinishReason::as_str),
+        truncated: done.is_truncated(),
     }
+}
+
+/// What to tell the user when the provider did not finish the reply on its own terms.
+fn cut_warning(model: &Model, max_tokens: Option<u32>, done: &Completion) -> Option<String> {
+    match done.finish_reason.as_ref()? {
+        FinishReason::Length => Some(format!(
+            "the reply was cut at the max_tokens limit ({}) and is incomplete; raise it with --max-tokens or models.named.{}.max_tokens",
+            max_tokens.unwrap_or(model.config.max_tokens),
+            model.name
+        )),
+        FinishReason::ContentFilter => {
+            Some("the provider withheld the rest of the reply (content filter)".into())
+        }
+        _ => None,
+    }
+}
+
+/// Model text for a terminal, delta by delta: control sequences shown inert, SGR colours kept
+/// (`untrusted::keep_sgr`). A colour sequence split across two deltas is held back until it
+/// completes, so it is neither broken nor let through half-checked.
+#[derive(Debug, Default)]
+struct TerminalText {
+    pending: String,
+}
+
+impl TerminalText {
+    fn push(&mut self, text: &str) -> String {
+        self.pending.push_str(text);
+        let hold = unfinished_sgr(&self.pending);
+        let ready: String = self.pending.drain(..hold).collect();
+        untrusted::keep_sgr(&ready).into_owned()
+    }
+
+    /// What is still held, made safe (an unfinished sequence is shown inert).
+    fn finish(&mut self) -> String {
+        let rest = std::mem::take(&mut self.pending);
+        untrusted::keep_sgr(&rest).into_owned()
+    }
+}
+
+/// Where an escape sequence that may still become an SGR starts in `text` (its last ESC
+/// followed by nothing, or by `[` and up to 64 parameter bytes), else `text.len()`.
+fn unfinished_sgr(text: &str) -> usize {
+    let Some(at) = text.rfind('\x1b') else {
+        return text.len();
+    };
+    let tail = &text[at + 1..];
+    let open = tail.is_empty()
+        || tail.strip_prefix('[').is_some_and(|params| {
+            params.len() <= 64
+                && params
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b == b';' || b == b':')
+        });
+    if open { at } else { text.len() }
 }
 
 fn summary(model: &Model, done: &Completion) -> String {
@@ -222,4 +316,22 @@ fn summary(model: &Model, done: &Completion) -> String {
         parts.push("cached".into());
     }
     format!("[{}]", parts.join(" · "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_colour_sequences_survive_and_others_turn_inert() {
+        let mut t = TerminalText::default();
+        let mut out = t.push("red: \x1b[3");
+        out += &t.push("1mR\x1b[0m osc: \x1b");
+        out += &t.push("]52;c;eA==\x07");
+        out += &t.finish();
+        assert_eq!(out, "red: \x1b[31mR\x1b[0m osc: ␛]52;c;eA==␇");
+        let mut t = TerminalText::default();
+        assert_eq!(t.push("end \x1b["), "end ");
+        assert_eq!(t.finish(), "␛[");
+    }
 }

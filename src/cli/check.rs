@@ -3,13 +3,15 @@
 //!
 //! Exit codes: 0 no finding at or above `--fail-on` (or `--exit-zero`), 1 findings, 2 errors.
 
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use kiln::engine::analysis::{self, CheckOptions, FixMode, Language, RuleSet, Severity};
+use kiln::engine::analysis::report::{Role, Styled};
+use kiln::engine::analysis::{self, CheckOptions, FixMode, Language, NoteKind, RuleSet, Severity};
 use kiln::engine::store::{NewRun, RunKind, Status};
+use kiln::engine::untrusted;
 
 use super::{Context, Format};
 
@@ -34,8 +36,13 @@ pub(crate) enum FailOn {
 #[derive(Debug, clap::Args)]
 #[allow(clippy::struct_excessive_bools)] // clap flags
 pub(crate) struct Args {
-    /// Files or directories to check (directories respect .gitignore) [default: .]
+    /// Files or directories to check (directories respect .gitignore), or `-` for stdin
+    /// [default: .]
     pub(crate) paths: Vec<PathBuf>,
+    /// Read the source from stdin and name it PATH (language, test/script rules, reports); with
+    /// --fix the fixed source goes to stdout and the report to stderr
+    #[arg(long, value_name = "PATH")]
+    pub(crate) stdin_filename: Option<PathBuf>,
     /// Report format; overrides --format (sarif is only available here)
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub(crate) output_format: Option<OutputFormat>,
@@ -110,31 +117,87 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
         cache_file,
         keep_source: format == OutputFormat::Human,
     };
+    let stdin = args.stdin_filename.is_some() && args.paths.is_empty()
+        || args.paths.iter().any(|p| p.as_os_str() == "-");
+    if stdin && args.paths.len() > 1 {
+        anyhow::bail!("'-' (stdin) cannot be combined with other paths");
+    }
     let started = std::time::Instant::now();
-    let outcome = analysis::check_paths(&opts, &rules);
+    let mut fixed_source = None;
+    let outcome = if stdin {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .context("cannot read the source from stdin")?;
+        let name = args
+            .stdin_filename
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("-"));
+        let checked = analysis::check_source(&name, &bytes, &opts, &rules);
+        fixed_source = checked.fixed;
+        checked.outcome
+    } else {
+        analysis::check_paths(&opts, &rules)
+    };
     tracing::info!(
         files = outcome.files_checked,
         cache_hits = outcome.cache_hits,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "check finished"
     );
-    if args.record {
-        record(ctx, &outcome)?;
-    }
     let text = match format {
         OutputFormat::Human => {
-            let color = std::io::stdout().is_terminal()
-                && ctx.env.get("NO_COLOR").is_none_or(str::is_empty);
-            analysis::report::human(&outcome, color)
+            let tty = if fixed_source.is_some() {
+                std::io::stderr().is_terminal()
+            } else {
+                std::io::stdout().is_terminal()
+            };
+            let color = tty && ctx.env.get("NO_COLOR").is_none_or(str::is_empty);
+            paint(&analysis::report::human(&outcome), color)
         }
         OutputFormat::Json => analysis::report::json(&outcome),
         OutputFormat::Sarif => analysis::report::sarif(&outcome),
     };
-    let mut out = std::io::stdout().lock();
+    // With fixes from stdin, stdout carries the fixed source (as formatters do) and the report
+    // moves to stderr.
+    let mut out: Box<dyn Write> = if let Some(fixed) = &fixed_source {
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(fixed)
+            .context("cannot write the fixed source")?;
+        stdout.flush().context("cannot write the fixed source")?;
+        Box::new(std::io::stderr().lock())
+    } else {
+        Box::new(std::io::stdout().lock())
+    };
     out.write_all(text.as_bytes())
         .context("cannot write the report")?;
     if !text.ends_with('\n') {
         writeln!(out).context("cannot write the report")?;
+    }
+    drop(out);
+    // After the report: a database that cannot take the findings must not hide them.
+    let mut failed = false;
+    if args.record
+        && let Err(e) = record(ctx, &outcome)
+    {
+        eprintln!(
+            "error: {}; the findings above were not recorded",
+            chain_once(&e)
+        );
+        failed = true;
+    }
+    failed |= input_errors(&outcome);
+    if outcome.unwritten > 0 {
+        eprintln!(
+            "error: {} fixes could not be written (see the notes); the files keep their content",
+            outcome.unwritten
+        );
+        failed = true;
+    }
+    if failed {
+        return Ok(ExitCode::from(2));
     }
     let threshold = match args.fail_on {
         FailOn::Error => Severity::Error,
@@ -148,6 +211,92 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The human report for a terminal: colours by role (when `color`), and every span that came
+/// from the analysed files or the file system made inert, so a file cannot drive the terminal.
+/// Inert in pipes too: the human format is for people; `json` and `sarif` stay byte-exact.
+fn paint(report: &Styled, color: bool) -> String {
+    let mut out = String::with_capacity(report.text.len() + report.spans.len() * 8);
+    for (text, role) in report.pieces() {
+        let Some(role) = role else {
+            out.push_str(text);
+            continue;
+        };
+        let text = if role.is_untrusted() {
+            untrusted::inert(text)
+        } else {
+            text.into()
+        };
+        let code = match role {
+            Role::Path | Role::Rule => "1",
+            Role::Severity(Severity::Error) | Role::Marker => "1;31",
+            Role::Severity(Severity::Warning) => "1;33",
+            Role::Severity(Severity::Info) => "1;36",
+            Role::Severity(Severity::Hint) | Role::Gutter | Role::NoteLabel => "2",
+            _ => "",
+        };
+        if color && !code.is_empty() {
+            out.push_str("\x1b[");
+            out.push_str(code);
+            out.push('m');
+            out.push_str(&text);
+            out.push_str("\x1b[0m");
+        } else {
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+/// Says why the input itself failed: a named path that does not exist (a mistyped path must
+/// not pass CI), or nothing at all could be read. Returns whether it did.
+fn input_errors(outcome: &analysis::CheckOutcome) -> bool {
+    let missing: Vec<String> = outcome
+        .notes
+        .iter()
+        .filter(|n| n.kind == NoteKind::NotFound)
+        .map(|n| format!("'{}'", untrusted::inert(&n.path.to_string_lossy())))
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "error: {} does not exist; check the path",
+            missing.join(", ")
+        );
+        return true;
+    }
+    let unreadable = outcome.notes.iter().any(|n| {
+        matches!(
+            n.kind,
+            NoteKind::Unreadable | NoteKind::Walk | NoteKind::UnknownLanguage
+        )
+    });
+    if outcome.files_checked == 0 && unreadable {
+        eprintln!("error: no file could be read (see the notes above)");
+        return true;
+    }
+    false
+}
+
+/// An error and its causes, each cause left out when the message before already says it
+/// (SQLite's messages repeat through the layers: "disk I/O error: disk I/O error").
+fn chain_once(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        let short = text.split(": ").last().unwrap_or(&text);
+        if !out.is_empty() && out.contains(short) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// One cache file per working directory.
@@ -167,9 +316,16 @@ fn record(ctx: &Context, outcome: &analysis::CheckOutcome) -> anyhow::Result<()>
     let mut total = 0;
     for file in &outcome.files {
         let name = analysis::report::display_path(&file.path);
-        total += store
-            .insert_findings(run.id, None, &name, &file.findings)
-            .with_context(|| format!("cannot record the findings of '{name}'"))?;
+        match store.insert_findings(run.id, None, &name, &file.findings) {
+            Ok(n) => total += n,
+            Err(e) => {
+                // Best effort: a full disk may refuse this too; the run then shows as running
+                // until the store's owner check marks it interrupted.
+                let why = format!("cannot record the findings of '{name}': {e}");
+                let _ = store.finish_run(run.id, Status::Failed, Some(&why));
+                anyhow::bail!(why);
+            }
+        }
     }
     store.finish_run(run.id, Status::Succeeded, None)?;
     eprintln!("recorded {total} findings as run {}", run.id);

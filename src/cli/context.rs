@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use kiln::engine::config::{self, Loaded};
+use kiln::engine::config::{self, Loaded, ProjectFile, Trust};
 use kiln::engine::env::Env;
 use kiln::engine::paths::Paths;
 use kiln::engine::store::Store;
@@ -41,8 +41,10 @@ impl Context {
             project_file: project_file.clone(),
             env: env.clone(),
             flags: global.set.clone(),
+            uid: Some(nix::unistd::geteuid().as_raw()),
         };
-        let config = config::load(&sources)?;
+        let db = paths.db.clone();
+        let config = config::load_with(&sources, &mut |file| is_trusted(&db, file))?;
         tracing::debug!(db = %paths.db.display(), "starting");
         Ok(Self {
             env,
@@ -67,7 +69,62 @@ impl Context {
                 )
             })?;
         }
-        Ok(Store::open(&self.paths.db, &self.config.config.store)?)
+        let store = Store::open(&self.paths.db, &self.config.config.store)?;
+        let ids = store.interrupted_at_open();
+        if !ids.is_empty() && self.verbosity >= 0 {
+            let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
+            eprintln!(
+                "kiln: marked {} run{} interrupted (the kiln process running {} is gone): {}",
+                ids.len(),
+                if ids.len() == 1 { "" } else { "s" },
+                if ids.len() == 1 { "it" } else { "them" },
+                list.join(", ")
+            );
+        }
+        Ok(store)
+    }
+
+    /// Reads `path` as this directory's project file would be read, trusting nothing: what it
+    /// sets that needs trust. `None` when it does not exist.
+    pub(crate) fn inspect_project_file(
+        &self,
+        path: &std::path::Path,
+    ) -> anyhow::Result<Option<ProjectFile>> {
+        let sources = config::Sources {
+            user_file: Some(self.paths.user_config()),
+            project_file: Some(path.to_owned()),
+            env: kiln::engine::env::Env::default(),
+            flags: Vec::new(),
+            uid: Some(nix::unistd::geteuid().as_raw()),
+        };
+        Ok(config::load(&sources)?.project)
+    }
+
+    /// Says once, on stderr, that the project file was not read or which of its keys were
+    /// ignored, and how to change that. Quiet (`-q`) keeps it to the log.
+    pub(crate) fn warn_about_project_file(&self) {
+        let Some(file) = &self.config.project else {
+            return;
+        };
+        if self.verbosity < 0 {
+            return;
+        }
+        let path = kiln::engine::untrusted::inert(&file.path.to_string_lossy()).into_owned();
+        match &file.trust {
+            Trust::Foreign { owner, user } => eprintln!(
+                "kiln: warning: not reading '{path}': it belongs to uid {owner}, not to you (uid {user}) or root, and kiln never reads another user's kiln.toml. If you trust it, take ownership (chown {user} '{path}')"
+            ),
+            Trust::Untrusted { keys } => {
+                let names: Vec<&str> = keys.iter().map(|k| k.key.as_str()).collect();
+                eprintln!(
+                    "kiln: warning: ignoring {} setting{} of the untrusted project config '{path}': {}\n  they apply once you trust the file: review it, then run `kiln trust '{path}'` (`kiln config show` lists them)",
+                    keys.len(),
+                    if keys.len() == 1 { "" } else { "s" },
+                    kiln::engine::untrusted::inert(&names.join(", ")),
+                );
+            }
+            Trust::NotNeeded | Trust::Trusted { .. } => {}
+        }
     }
 
     /// Whether progress bars and prompts may be shown.
@@ -75,5 +132,22 @@ impl Context {
     pub(crate) fn interactive(&self) -> bool {
         use std::io::IsTerminal;
         self.verbosity >= 0 && std::io::stderr().is_terminal() && self.format == Format::Human
+    }
+}
+
+/// Whether the store records `file` as trusted with this content. Missing or unreadable
+/// databases trust nothing (and are not created here: most commands never need one).
+fn is_trusted(db: &std::path::Path, file: &ProjectFile) -> bool {
+    if !db.exists() {
+        return false;
+    }
+    match Store::open_read_only(db, &kiln::engine::store::StoreConfig::default())
+        .and_then(|s| s.is_config_trusted(&file.canonical, &file.sha256))
+    {
+        Ok(trusted) => trusted,
+        Err(e) => {
+            tracing::warn!("cannot look up the trust of '{}': {e}", file.path.display());
+            false
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use kiln::engine::store::{ChangeFeed, FeedEvent, SCHEMA_VERSION, Store};
+use kiln::engine::store::{ChangeFeed, FeedEvent, SCHEMA_VERSION, Status, Store};
 
 use super::{Context, Format, output};
 
@@ -35,6 +35,16 @@ struct CheckReport {
     supported_schema_version: i64,
     journal_mode: String,
     sizes: kiln::engine::store::Sizes,
+    runs: RunsReport,
+}
+
+#[derive(serde::Serialize)]
+struct RunsReport {
+    running: i64,
+    /// Runs whose kiln process died before finishing them (marked so by a later kiln).
+    interrupted: i64,
+    /// Runs still `running` whose process is gone: the next kiln command that writes marks them.
+    orphaned: Vec<i64>,
 }
 
 pub(crate) fn run(ctx: &Context, cmd: &Command) -> anyhow::Result<ExitCode> {
@@ -50,6 +60,11 @@ pub(crate) fn run(ctx: &Context, cmd: &Command) -> anyhow::Result<ExitCode> {
                 supported_schema_version: SCHEMA_VERSION,
                 journal_mode: health.journal_mode,
                 sizes: store.sizes()?,
+                runs: RunsReport {
+                    running: store.count_runs(Status::Running)?,
+                    interrupted: store.count_runs(Status::Interrupted)?,
+                    orphaned: store.orphaned_runs()?,
+                },
             };
             match ctx.format {
                 Format::Json => output::print_json(&report)?,
@@ -62,11 +77,31 @@ pub(crate) fn run(ctx: &Context, cmd: &Command) -> anyhow::Result<ExitCode> {
                     );
                     println!("journal    {}", report.journal_mode);
                     println!(
-                        "size       {} file, {} WAL, {} used, {} free",
+                        "size       {} file, {} WAL, {} used, {} free, {} reserve",
                         bytes(report.sizes.file_bytes),
                         bytes(report.sizes.wal_bytes),
                         bytes(report.sizes.used_bytes),
-                        bytes(report.sizes.free_bytes)
+                        bytes(report.sizes.free_bytes),
+                        bytes(report.sizes.reserve_bytes)
+                    );
+                    let orphaned = &report.runs.orphaned;
+                    println!(
+                        "runs       {} running, {} interrupted{}",
+                        report.runs.running - orphaned.len() as i64,
+                        report.runs.interrupted,
+                        if orphaned.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                ", {} whose kiln process is gone (run {}; the next kiln command that writes marks them interrupted)",
+                                orphaned.len(),
+                                orphaned
+                                    .iter()
+                                    .map(ToString::to_string)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        }
                     );
                     let rows: Vec<Vec<String>> = report
                         .sizes

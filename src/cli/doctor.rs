@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use kiln::engine::config::Trust;
 use kiln::engine::doctor::{Check, CheckStatus};
 use kiln::engine::store::{SCHEMA_VERSION, Store};
 
@@ -59,11 +60,27 @@ fn config_check(ctx: &Context) -> Check {
     } else {
         format!("user {} (absent)", user.display())
     });
-    if let Some(p) = &ctx.project_file {
-        files.push(format!("project {}", p.display()));
+    let mut status = CheckStatus::Ok;
+    if let Some(file) = &ctx.config.project {
+        let path = kiln::engine::untrusted::inert(&file.path.to_string_lossy()).into_owned();
+        files.push(match &file.trust {
+            Trust::NotNeeded => format!("project {path}"),
+            Trust::Trusted { .. } => format!("project {path} (trusted)"),
+            Trust::Untrusted { keys } => {
+                status = CheckStatus::Warn;
+                format!(
+                    "project {path} ({} settings ignored until you run `kiln trust`)",
+                    keys.len()
+                )
+            }
+            Trust::Foreign { owner, .. } => {
+                status = CheckStatus::Warn;
+                format!("project {path} (not read: it belongs to uid {owner})")
+            }
+        });
     }
     // Loading already validated every layer: reaching here means they all parsed.
-    Check::new("config", CheckStatus::Ok, files.join(", "))
+    Check::new("config", status, files.join(", "))
 }
 
 fn database_check(ctx: &Context) -> Check {

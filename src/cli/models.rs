@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use kiln::engine::llm::{Llm, Model, ModelSource, detect};
+use kiln::engine::llm::{Llm, Model, ModelSource, configured_models, detected_from_env};
 use serde::Serialize;
 
 use super::{Context, Format, output};
@@ -34,9 +34,9 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
     let llm = Llm::new(config.clone(), ctx.env.clone(), None)?;
     let runtime = super::ask::runtime()?;
     let rows = runtime.block_on(async {
-        let mut models = detect::configured(&config);
+        let mut models = configured_models(&config);
         models.extend(if args.no_check {
-            detect::detected_from_env(&ctx.env)
+            detected_from_env(&ctx.env)
         } else {
             llm.detect().await
         });
@@ -115,6 +115,14 @@ async fn check(llm: &Llm, model: &Model, skip: bool) -> (&'static str, String) {
                 ids.len()
             ),
         ),
-        Err(e) => ("error", e.to_string()),
+        Err(e) => {
+            // The row names the model already; the engine's message starts with it too.
+            let text = e.to_string();
+            let prefix = format!("model '{}': ", model.name);
+            (
+                "error",
+                text.strip_prefix(&prefix).unwrap_or(&text).to_owned(),
+            )
+        }
     }
 }

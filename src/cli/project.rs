@@ -1,4 +1,4 @@
-//! `kiln project add|list|rm`.
+//! `kiln project add|list|rename|rm`. A new project's language is detected from its files.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use kiln::engine::store::NewProject;
+use kiln::engine::untrusted::inert;
 
 use super::{Context, Format, output};
 
@@ -28,6 +29,9 @@ pub(crate) enum Command {
     /// List projects
     #[command(alias = "ls")]
     List,
+    /// Rename a project (its runs and files stay as they are)
+    #[command(alias = "mv")]
+    Rename { name: String, new_name: String },
     /// Remove a project and everything recorded for it (its files are not touched)
     Rm {
         name: String,
@@ -73,9 +77,13 @@ pub(crate) fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
             match ctx.format {
                 Format::Json => output::print_json(&project)?,
                 Format::Human => println!(
-                    "added project '{}' at {}",
-                    project.name,
-                    project.root.display()
+                    "added project '{}' at {} ({})",
+                    inert(&project.name),
+                    inert(&project.root.to_string_lossy()),
+                    project
+                        .language
+                        .as_deref()
+                        .map_or("language unknown", |l| l)
                 ),
             }
         }
@@ -91,15 +99,22 @@ pub(crate) fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
                         .iter()
                         .map(|p| {
                             vec![
-                                p.name.clone(),
+                                inert(&p.name).into_owned(),
                                 p.language.clone().unwrap_or_else(|| "-".into()),
                                 p.runs.to_string(),
-                                p.root.display().to_string(),
+                                inert(&p.root.to_string_lossy()).into_owned(),
                             ]
                         })
                         .collect();
                     output::print_table(&["NAME", "LANGUAGE", "RUNS", "ROOT"], &rows);
                 }
+            }
+        }
+        Command::Rename { name, new_name } => {
+            let project = store.rename_project(&name, &new_name)?;
+            match ctx.format {
+                Format::Json => output::print_json(&project)?,
+                Format::Human => println!("renamed project '{name}' to '{}'", project.name),
             }
         }
         Command::Rm { name, yes } => {
@@ -137,8 +152,89 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
-/// A language guess from well-known manifest files.
+/// Directories that hold other people's code or build output, never the project's language.
+const VENDORED: &[&str] = &[
+    "node_modules",
+    "target",
+    "vendor",
+    "venv",
+    "__pycache__",
+    "dist",
+    "build",
+    "site-packages",
+    "third_party",
+];
+
+/// Files looked at before the count is called good enough: bounds the time on huge trees.
+const MAX_FILES: usize = 50_000;
+
+/// The language most of the project's source files are in: files counted by extension, skipping
+/// what git ignores, hidden directories (`.git`, `.venv`, ...) and vendored or built code; the
+/// manifest files decide when there is no source yet.
 fn detect_language(root: &Path) -> Option<String> {
+    let mut counts: std::collections::BTreeMap<&'static str, usize> =
+        std::collections::BTreeMap::new();
+    let walker = ignore::WalkBuilder::new(root)
+        .hidden(true)
+        .git_ignore(true)
+        .git_exclude(true)
+        .require_git(false)
+        .parents(false)
+        .filter_entry(|e| {
+            !(e.file_type().is_some_and(|t| t.is_dir())
+                && e.file_name()
+                    .to_str()
+                    .is_some_and(|n| VENDORED.contains(&n)))
+        })
+        .build();
+    for entry in walker.flatten().take(MAX_FILES) {
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let language = entry
+            .path()
+            .extension()
+            .and_then(|e| e.to_str())
+            .and_then(language_of_extension);
+        if let Some(language) = language {
+            *counts.entry(language).or_default() += 1;
+        }
+    }
+    // Most files wins; a tie goes to the name first in order, so the result is stable.
+    let best = counts
+        .iter()
+        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+        .map(|(l, _)| (*l).to_owned());
+    best.or_else(|| language_of_manifests(root))
+}
+
+fn language_of_extension(ext: &str) -> Option<&'static str> {
+    Some(match ext {
+        "py" | "pyi" | "pyw" => "python",
+        "rs" => "rust",
+        "js" | "mjs" | "cjs" | "jsx" => "javascript",
+        "ts" | "mts" | "cts" | "tsx" => "typescript",
+        "go" => "go",
+        "java" => "java",
+        "kt" | "kts" => "kotlin",
+        "c" | "h" => "c",
+        "cc" | "cpp" | "cxx" | "hpp" | "hh" | "hxx" => "c++",
+        "cs" => "c#",
+        "rb" => "ruby",
+        "php" => "php",
+        "swift" => "swift",
+        "scala" => "scala",
+        "lua" => "lua",
+        "sh" | "bash" => "shell",
+        "zig" => "zig",
+        "hs" => "haskell",
+        "ex" | "exs" => "elixir",
+        _ => return None,
+    })
+}
+
+/// A language guess from well-known manifest files.
+fn language_of_manifests(root: &Path) -> Option<String> {
     let has = |f: &str| root.join(f).exists();
     let lang = if has("Cargo.toml") {
         "rust"

@@ -5,7 +5,7 @@
 //! it, 201 timeout, 202 CPU, 203 memory, 204 output limit, 130 when cancelled, 125 when the
 //! sandbox could not be set up (see docs/sandbox.md).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,6 +15,8 @@ use kiln::engine::sandbox::{
     ByteSize, HumanDuration, Isolation, Limit, MemoryEnforcement, Outcome, Recording, RunSpec,
     Sandbox, Stream, Termination,
 };
+
+use kiln::engine::untrusted;
 
 use super::{Context, Format, output};
 
@@ -67,6 +69,10 @@ pub(crate) struct RunArgs {
     /// Working directory, bound read-write [default: a fresh temporary directory]
     #[arg(long, value_name = "DIR")]
     workdir: Option<PathBuf>,
+    /// Let this secret-looking variable (a model's key, *_API_KEY, *_TOKEN, *_SECRET) be passed
+    /// with --pass-env/--env/sandbox.env (repeatable)
+    #[arg(long, value_name = "NAME")]
+    allow_secret: Vec<String>,
     /// Run WITHOUT namespaces, seccomp or Landlock: rlimits and a clean environment only
     #[arg(long)]
     unsafe_no_isolation: bool,
@@ -136,30 +142,40 @@ fn spec_from_args(ctx: &Context, args: RunArgs) -> anyhow::Result<RunSpec> {
     if args.unsafe_no_isolation {
         spec.isolation = Isolation::UnsafeNone;
     }
+    spec.allow_secrets = args.allow_secret;
+    let model_keys: Vec<&str> = ctx
+        .config
+        .config
+        .models
+        .named
+        .values()
+        .filter_map(|m| m.api_key_env.as_deref())
+        .collect();
+    spec.refuse_secrets(&model_keys)?;
     Ok(spec)
 }
 
 async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
     let spec = spec_from_args(ctx, args)?;
+    // Before anything is recorded or started.
+    spec.validate()?;
     if spec.isolation == Isolation::UnsafeNone {
         eprintln!(
             "kiln sandbox: WARNING: --unsafe-no-isolation: this program runs with your user's full access to files, network and processes; only rlimits apply"
         );
     }
+    let t_open = std::time::Instant::now();
     let store = ctx.open_store()?;
+    let open_us = t_open.elapsed().as_micros() as u64;
+    let t_record = std::time::Instant::now();
     let mut recording =
         Recording::start(&store, &spec, None).context("cannot record the sandbox run")?;
+    let record_start_us = t_record.elapsed().as_micros() as u64;
     let process_id = recording.process_id();
     let limits = (spec.timeout, spec.cpu);
     let mut handle = match sandbox(ctx)?.start(&spec) {
         Ok(h) => h,
-        Err(e) => {
-            recording
-                .finish(Err(&e))
-                .context("cannot record the failed start")?;
-            eprintln!("kiln sandbox: {e}");
-            return Ok(ExitCode::from(125));
-        }
+        Err(e) => return failed_to_start(recording, &e),
     };
 
     let cancel = handle.cancel_token();
@@ -175,23 +191,39 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
         cancel.cancel();
     });
 
+    // Program output is untrusted: on a terminal only its SGR colours pass, every other control
+    // sequence is shown inert. Piped output stays byte-exact; the store keeps the raw text.
+    let out_tty = std::io::stdout().is_terminal();
+    let err_tty = std::io::stderr().is_terminal();
+    let shown = |text: &str, tty: bool| -> String {
+        if tty {
+            untrusted::keep_sgr(text).into_owned()
+        } else {
+            text.to_owned()
+        }
+    };
     let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
     let mut err = std::io::stderr().lock();
-    let mut record_error = None;
+    let mut said_store_error = false;
     while let Some(batch) = handle.next_batch().await {
         for line in batch {
             let _ = match line.stream {
+                Stream::Stdout if out_tty => writeln!(out, "{}", shown(&line.text, true)),
                 Stream::Stdout => writeln!(out, "{}", line.text),
                 Stream::Stderr => {
                     let _ = out.flush();
-                    writeln!(err, "{}", line.text)
+                    writeln!(err, "{}", shown(&line.text, err_tty))
                 }
             };
-            if record_error.is_none()
-                && let Err(e) = recording.line(line)
-            {
-                record_error = Some(e);
-            }
+            recording.line(line);
+        }
+        if let Some(e) = recording.take_new_error() {
+            said_store_error = true;
+            let _ = out.flush();
+            let _ = writeln!(
+                err,
+                "kiln sandbox: warning: cannot record the output (still shown here; retrying while the program runs): {e}"
+            );
         }
         if handle.is_idle() {
             let _ = out.flush();
@@ -204,20 +236,23 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let outcome = match handle.wait().await {
         Ok(o) => o,
-        Err(e) => {
-            recording
-                .finish(Err(&e))
-                .context("cannot record the failed start")?;
-            eprintln!("kiln sandbox: {e}");
-            return Ok(ExitCode::from(125));
-        }
+        Err(e) => return failed_to_start(recording, &e),
     };
-    if let Some(e) = record_error {
-        eprintln!("kiln sandbox: warning: output lines not recorded: {e}");
-    }
-    recording
+    let t_finish = std::time::Instant::now();
+    let recorded = recording
         .finish(Ok(&outcome))
         .context("cannot record the outcome")?;
+    let record_finish_us = t_finish.elapsed().as_micros() as u64;
+    if recorded.lines_dropped > 0 {
+        eprintln!(
+            "kiln sandbox: warning: {} output lines were not recorded{}; the run is marked failed in the database",
+            recorded.lines_dropped,
+            match &recorded.error {
+                Some(e) if !said_store_error => format!(" ({e})"),
+                _ => String::new(),
+            }
+        );
+    }
     let supervisor_rss = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
         .map_or(0, |u| u.max_rss());
     match ctx.format {
@@ -226,18 +261,35 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
             v["exit_code"] = outcome.exit_code().into();
             v["process_id"] = process_id.into();
             v["supervisor_max_rss_kb"] = supervisor_rss.into();
+            v["log_lines_not_recorded"] = recorded.lines_dropped.into();
+            // The CLI's own phases around the engine's (see docs/sandbox.md).
+            v["phases"]["db_open_us"] = open_us.into();
+            v["phases"]["record_start_us"] = record_start_us.into();
+            v["phases"]["record_finish_us"] = record_finish_us.into();
             eprintln!("{v}");
         }
-        Format::Human => eprintln!("{}", summary(&outcome, limits)),
+        Format::Human => eprintln!("{}", summary(&outcome, limits, recorded.lines_dropped)),
     }
     Ok(ExitCode::from(outcome.exit_code()))
+}
+
+/// Records and reports a run the sandbox could not set up (exit 125).
+fn failed_to_start(
+    recording: Recording<'_>,
+    e: &kiln::engine::sandbox::Error,
+) -> anyhow::Result<ExitCode> {
+    recording
+        .finish(Err(e))
+        .context("cannot record the failed start")?;
+    eprintln!("kiln sandbox: {e}");
+    Ok(ExitCode::from(125))
 }
 
 fn secs(ms: u64) -> String {
     format!("{:.2}s", ms as f64 / 1000.0)
 }
 
-fn summary(o: &Outcome, (timeout, cpu): (Duration, Duration)) -> String {
+fn summary(o: &Outcome, (timeout, cpu): (Duration, Duration), not_recorded: u64) -> String {
     let how = match o.termination {
         Termination::Exited(c) => format!("exited {c}"),
         Termination::Signaled(s) => format!("killed by signal {s}"),
@@ -265,6 +317,9 @@ fn summary(o: &Outcome, (timeout, cpu): (Duration, Duration)) -> String {
     parts.push(format!("{} lines", o.lines));
     if o.bytes_dropped > 0 {
         parts.push(format!("{} bytes dropped", o.bytes_dropped));
+    }
+    if not_recorded > 0 {
+        parts.push(format!("{not_recorded} lines NOT RECORDED"));
     }
     let enforcement = |m: MemoryEnforcement| match m {
         MemoryEnforcement::CgroupV1 => "cgroup v1",
@@ -304,6 +359,89 @@ struct CheckRow {
     detail: String,
 }
 
+/// Every layer `check` reports, in table order.
+const LAYERS: &[&str] = &[
+    "start",
+    "user namespace",
+    "pid namespace",
+    "network namespace",
+    "fresh root",
+    "/proc/sys read-only",
+    "seccomp",
+    "no_new_privs",
+    "capabilities",
+    "fds",
+    "environment",
+    "landlock",
+    "memory cgroup",
+    "pids cgroup",
+];
+
+/// Layers decided by one probe value: (layer, probe key, expected value, what the value is).
+const EXPECTED: &[(&str, &str, &str, &str)] = &[
+    ("pid namespace", "pid", "2", "program is pid"),
+    ("network namespace", "ifaces", "lo,", "interfaces:"),
+    ("seccomp", "Seccomp", "2", "mode"),
+    ("no_new_privs", "NoNewPrivs", "1", "NoNewPrivs"),
+    ("fds", "fds", "0,1,2,3,", "open in a child:"),
+];
+
+/// One row per isolation layer, from the probe's `key=value` lines and the run's outcome.
+fn layer_rows(vals: &std::collections::BTreeMap<String, String>, o: &Outcome) -> Vec<CheckRow> {
+    let get = |k: &str| vals.get(k).cloned().unwrap_or_default();
+    let row = |layer: &'static str, ok: bool, detail: String| CheckRow { layer, ok, detail };
+    let map = get("uid_map");
+    let outside = map.split(',').nth(1).unwrap_or("?").to_owned();
+    let mut rows = vec![
+        row(
+            "start",
+            o.termination == Termination::Exited(0),
+            format!("setup {} ms, total {} ms", o.setup_ms, o.wall_ms),
+        ),
+        row(
+            "user namespace",
+            !map.is_empty() && outside != "0",
+            format!("uid map {map} (host uid {outside})"),
+        ),
+    ];
+    for &(layer, key, want, what) in EXPECTED {
+        let got = get(key);
+        rows.push(row(layer, got == want, format!("{what} {got}")));
+    }
+    rows.extend([
+        row(
+            "fresh root",
+            get("home") == "hidden" && get("db") == "hidden",
+            format!("home {}, database {}", get("home"), get("db")),
+        ),
+        row(
+            "/proc/sys read-only",
+            get("procsys") == "readonly" && get("sys") == "hidden",
+            format!("/proc/sys {}, /sys {}", get("procsys"), get("sys")),
+        ),
+        row(
+            "capabilities",
+            get("CapEff").trim_start_matches('0').is_empty()
+                && get("CapBnd").trim_start_matches('0').is_empty(),
+            format!("effective {}, bounding {}", get("CapEff"), get("CapBnd")),
+        ),
+        row(
+            "environment",
+            !get("vars").contains("API_KEY") && get("vars").contains("KILN_SANDBOX"),
+            format!("variables: {}", get("vars")),
+        ),
+        row("landlock", o.landlock != "none", o.landlock.clone()),
+    ]);
+    for (layer, m) in [
+        ("memory cgroup", o.memory_enforcement),
+        ("pids cgroup", o.pids_enforcement),
+    ] {
+        rows.push(row(layer, m != MemoryEnforcement::Rlimit, format!("{m:?}")));
+    }
+    rows.sort_by_key(|r| LAYERS.iter().position(|l| *l == r.layer));
+    rows
+}
+
 async fn check(ctx: &Context) -> anyhow::Result<ExitCode> {
     let home = ctx.env.get("HOME").unwrap_or("/root").to_owned();
     let db = ctx.paths.db.display().to_string();
@@ -314,11 +452,13 @@ async fn check(ctx: &Context) -> anyhow::Result<ExitCode> {
     let mut spec = RunSpec::new(argv, &ctx.config.config.sandbox, &ctx.env);
     spec.env = RunSpec::scrubbed_env(&kiln::engine::env::Env::default(), &[], &[]);
     let mut rows = Vec::new();
-    let mut push = |layer: &'static str, ok: bool, detail: String| {
-        rows.push(CheckRow { layer, ok, detail });
+    let failed_start = |e: &dyn std::fmt::Display| CheckRow {
+        layer: "start",
+        ok: false,
+        detail: e.to_string(),
     };
     match sandbox(ctx)?.start(&spec) {
-        Err(e) => push("start", false, e.to_string()),
+        Err(e) => rows.push(failed_start(&e)),
         Ok(mut handle) => {
             let mut vals = std::collections::BTreeMap::new();
             while let Some(line) = handle.next_line().await {
@@ -327,80 +467,8 @@ async fn check(ctx: &Context) -> anyhow::Result<ExitCode> {
                 }
             }
             match handle.wait().await {
-                Err(e) => push("start", false, e.to_string()),
-                Ok(o) => {
-                    let get = |k: &str| vals.get(k).cloned().unwrap_or_default();
-                    push(
-                        "start",
-                        o.termination == Termination::Exited(0),
-                        format!("setup {} ms, total {} ms", o.setup_ms, o.wall_ms),
-                    );
-                    let map = get("uid_map");
-                    let outside = map.split(',').nth(1).unwrap_or("?").to_owned();
-                    push(
-                        "user namespace",
-                        !map.is_empty() && outside != "0",
-                        format!("uid map {map} (host uid {outside})"),
-                    );
-                    push(
-                        "pid namespace",
-                        get("pid") == "2",
-                        format!("program is pid {}", get("pid")),
-                    );
-                    push(
-                        "network namespace",
-                        get("ifaces") == "lo,",
-                        format!("interfaces: {}", get("ifaces")),
-                    );
-                    push(
-                        "fresh root",
-                        get("home") == "hidden" && get("db") == "hidden",
-                        format!("home {}, database {}", get("home"), get("db")),
-                    );
-                    push(
-                        "/proc/sys read-only",
-                        get("procsys") == "readonly" && get("sys") == "hidden",
-                        format!("/proc/sys {}, /sys {}", get("procsys"), get("sys")),
-                    );
-                    push(
-                        "seccomp",
-                        get("Seccomp") == "2",
-                        format!("mode {}", get("Seccomp")),
-                    );
-                    push(
-                        "no_new_privs",
-                        get("NoNewPrivs") == "1",
-                        format!("NoNewPrivs {}", get("NoNewPrivs")),
-                    );
-                    push(
-                        "capabilities",
-                        get("CapEff").trim_start_matches('0').is_empty()
-                            && get("CapBnd").trim_start_matches('0').is_empty(),
-                        format!("effective {}, bounding {}", get("CapEff"), get("CapBnd")),
-                    );
-                    push(
-                        "fds",
-                        get("fds") == "0,1,2,3,",
-                        format!("open in a child: {}", get("fds")),
-                    );
-                    push(
-                        "environment",
-                        !get("vars").contains("API_KEY") && get("vars").contains("KILN_SANDBOX"),
-                        format!("variables: {}", get("vars")),
-                    );
-                    push("landlock", o.landlock != "none", o.landlock.clone());
-                    let e = |m: MemoryEnforcement| !matches!(m, MemoryEnforcement::Rlimit);
-                    push(
-                        "memory cgroup",
-                        e(o.memory_enforcement),
-                        format!("{:?}", o.memory_enforcement),
-                    );
-                    push(
-                        "pids cgroup",
-                        e(o.pids_enforcement),
-                        format!("{:?}", o.pids_enforcement),
-                    );
-                }
+                Err(e) => rows.push(failed_start(&e)),
+                Ok(o) => rows.extend(layer_rows(&vals, &o)),
             }
         }
     }

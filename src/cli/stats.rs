@@ -19,6 +19,8 @@ struct Totals {
     calls: i64,
     errors: i64,
     cache_hits: i64,
+    /// Replies cut at `max_tokens`.
+    truncated: i64,
     tokens_in: i64,
     tokens_out: i64,
     cost_usd: f64,
@@ -66,6 +68,7 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
             t.calls += r.calls;
             t.errors += r.errors;
             t.cache_hits += r.cache_hits;
+            t.truncated += r.truncated;
             t.tokens_in += r.tokens_in;
             t.tokens_out += r.tokens_out;
             t.cost_usd += r.cost_usd;
@@ -91,13 +94,14 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
                     t.calls.to_string(),
                     t.cache_hits.to_string(),
                     t.errors.to_string(),
+                    t.truncated.to_string(),
                     t.tokens_in.to_string(),
                     t.tokens_out.to_string(),
                     format!("${:.4}", t.cost_usd),
                 ]
             };
             let header = [
-                "DAY", "MODEL", "CALLS", "CACHED", "ERRORS", "IN", "OUT", "COST",
+                "DAY", "MODEL", "CALLS", "CACHED", "ERRORS", "CUT", "IN", "OUT", "COST",
             ];
             let mut table: Vec<Vec<String>> = report
                 .days
@@ -107,6 +111,7 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
                         calls: r.calls,
                         errors: r.errors,
                         cache_hits: r.cache_hits,
+                        truncated: r.truncated,
                         tokens_in: r.tokens_in,
                         tokens_out: r.tokens_out,
                         cost_usd: r.cost_usd,

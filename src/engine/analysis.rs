@@ -14,27 +14,34 @@ mod config;
 mod context;
 mod document;
 mod file;
+mod file_kind;
 mod finding;
 mod fix;
 mod language;
 mod lines;
+mod lossless;
+mod note;
 pub mod registry;
 pub mod report;
 mod rule;
 mod rules;
+mod source;
 mod suppress;
 mod walk;
 
-pub use batch::{CheckOptions, CheckOutcome, FileReport, Note, NoteKind, check_paths};
-pub use config::{AnalysisConfig, RuleOverride};
+pub use batch::{CheckOptions, CheckOutcome, FileReport, check_paths};
+pub use config::{AnalysisConfig, Params, RuleOverride};
 pub use document::{Document, TextChange};
-pub use file::{FileKind, analyze_source};
+pub use file::analyze_source;
+pub use file_kind::FileKind;
 pub use finding::{Category, Edit, Finding, Fix, Position, Range, Severity};
 pub use fix::{FixMode, apply_fixes, fix_source};
 pub use language::Language;
 pub use lines::LineIndex;
+pub use note::{Note, NoteKind};
 pub use registry::{RuleSet, all_rules, rule_by_id};
 pub use rule::{FixAvailability, Rule};
+pub use source::{SourceOutcome, check_source};
 
 use std::path::PathBuf;
 

@@ -1,35 +1,56 @@
 //! The model layer: every model call in kiln goes through [`Llm::chat`].
 //!
-//! Two wire formats ([`openai`] for every OpenAI-compatible server, [`anthropic`]) stream over
+//! Two wire formats (`openai` for every OpenAI-compatible server, `anthropic`) stream over
 //! reqwest; calls retry on 429, 5xx and connection errors with backoff, are limited per model,
 //! cancel at once, and are recorded in the `generations` table with tokens, latency, time to
 //! first token and cost. API keys are read from the [`Env`](super::env::Env) snapshot under the
 //! variable name config gives, sent in headers marked sensitive, and scrubbed from every error
 //! message, so they never reach the database or the logs.
+//!
+//! Layering (imports point down): this file (errors, provider dispatch, the public API) →
+//! `client` and `detect` (the [`Llm`] handle) → `attempt`/`stream` (inside `client/`) →
+//! `openai`, `anthropic` → `provider`, `cache`, `cost`, `record`, `retry`, `sse` → `model`,
+//! `config`, `prompts` → `message`, `error_text`. Submodules are private; what front-ends use is
+//! re-exported here. `parse` and `prompts` stay public as namespaces of their own (each has its
+//! own error type).
 
-pub mod anthropic;
-pub mod cache;
-pub mod client;
-pub mod config;
-pub mod cost;
-pub mod detect;
-pub mod openai;
+mod anthropic;
+mod cache;
+mod client;
+mod config;
+mod cost;
+mod detect;
+mod error_text;
+mod event;
+mod message;
+mod model;
+mod openai;
 pub mod parse;
 pub mod prompts;
-pub mod provider;
-pub mod record;
-pub mod retry;
-pub mod sse;
+mod provider;
+mod record;
+mod retry;
+mod sse;
 
 use std::time::Duration;
 
 pub use cache::CachePolicy;
-pub use client::{ChatRequest, Completion, Llm};
+pub use client::{ChatRequest, Completion, Llm, MAX_REPLY_BYTES};
 pub use config::{ModelConfig, ModelsConfig, ProviderKind, RetryConfig, StageModels};
-pub use detect::{Model, ModelSource, doctor_checks};
+pub use detect::{configured as configured_models, detected_from_env, doctor_checks};
+pub use event::{CallEvent, CallEvents, RetryReason};
+pub use message::{FinishReason, Message, Params, Role, Usage};
+pub use model::{Model, ModelSource};
 pub use prompts::Stage;
-pub use provider::{Message, Params, Role, Usage};
 pub use record::Recorder;
+
+/// The wire format of a provider kind.
+fn for_kind(kind: ProviderKind) -> &'static dyn provider::Provider {
+    match kind {
+        ProviderKind::Openai => &openai::OpenAi,
+        ProviderKind::Anthropic => &anthropic::Anthropic,
+    }
+}
 
 /// The three ways to get a model, shown whenever none is configured.
 pub const NO_MODEL_HELP: &str = "set OPENAI_API_KEY or ANTHROPIC_API_KEY in the environment, \
@@ -57,17 +78,33 @@ pub enum Error {
         message: String,
         hint: String,
     },
-    #[error("model '{name}': gave up after {attempts} attempts: {last}")]
+    #[error("model '{name}': gave up after {}: {last}", error_text::count(*attempts, "attempt"))]
     GaveUp {
         name: String,
         attempts: u32,
         last: String,
     },
     #[error(
+        "model '{name}': no response from {url} within {}s, twice; a response-header timeout is retried once. If the server is just slow, raise models.named.{name}.timeout_ms", wait.as_secs_f32()
+    )]
+    NoResponse {
+        name: String,
+        url: String,
+        wait: Duration,
+    },
+    #[error(
+        "model '{name}': no complete reply within {}s (models.call_timeout_ms bounds the whole call, retries included); raise it, or set it to 0 for no bound ({} bytes of reply kept)", limit.as_secs_f32(), partial.len()
+    )]
+    CallTimeout {
+        name: String,
+        limit: Duration,
+        partial: String,
+    },
+    #[error(
         "model '{name}': the provider asked to retry after {}s, longer than models.retry.max_retry_after_ms allows; try again later", wait.as_secs()
     )]
     RetryAfterTooLong { name: String, wait: Duration },
-    #[error("model '{name}': {reason} ({} bytes of reply kept)", partial.len())]
+    #[error("model '{name}': {reason}{} ({} bytes of reply kept)", reason.hint(name), partial.len())]
     Stream {
         name: String,
         reason: StreamFailure,
@@ -77,8 +114,10 @@ pub enum Error {
     Cancelled { name: String, partial: String },
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    #[error("cannot record the model call")]
+    Record(#[source] crate::engine::store::Error),
     #[error("cannot record the model call: {0}")]
-    Record(String),
+    Recorder(String),
     #[error(transparent)]
     Prompt(#[from] prompts::Error),
     #[error(transparent)]
@@ -89,23 +128,38 @@ pub enum Error {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StreamFailure {
-    #[error("the stream was cut before it finished: {0}")]
+    /// The connection closed (or the body ended) before the end marker; the HTTP library's
+    /// own words are kept here for the log, not shown.
+    #[error("the connection closed before the reply finished")]
     Cut(String),
     #[error("the provider sent an invalid chunk: {0}")]
     BadChunk(String),
     #[error("the provider reported an error mid-stream: {0}")]
     Provider(String),
-    #[error("no data for {}s (models.named.<name>.timeout_ms)", .0.as_secs_f32())]
+    /// No data for this long; the message names the model's `timeout_ms` key.
+    #[error("no data for {}s", .0.as_secs_f32())]
     ReadTimeout(Duration),
     #[error("the reply is larger than {0} bytes")]
     TooLarge(usize),
+}
+
+impl StreamFailure {
+    /// What to change, for the model named `name`: shown after the failure.
+    fn hint(&self, name: &str) -> String {
+        match self {
+            Self::ReadTimeout(_) => format!(" (models.named.{name}.timeout_ms)"),
+            _ => String::new(),
+        }
+    }
 }
 
 impl Error {
     /// The text received before the call failed, if any was.
     pub fn partial(&self) -> Option<&str> {
         match self {
-            Self::Stream { partial, .. } | Self::Cancelled { partial, .. } => Some(partial),
+            Self::Stream { partial, .. }
+            | Self::Cancelled { partial, .. }
+            | Self::CallTimeout { partial, .. } => Some(partial),
             _ => None,
         }
     }

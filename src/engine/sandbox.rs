@@ -23,10 +23,16 @@ mod cgroup;
 mod host;
 mod init;
 mod limits;
+mod outcome;
+mod output;
+mod ownership;
 mod record;
 mod run;
+mod rundir;
 mod seccomp;
+mod spawn;
 pub mod spec;
+mod supervise;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -36,11 +42,9 @@ use serde::{Deserialize, Serialize};
 pub use host::{HostSupport, doctor_checks};
 pub use init::{INIT_ARG, init_main};
 pub use limits::{ByteSize, HumanDuration};
-pub use record::Recording;
-pub use run::{
-    Isolation, Limit, MemoryEnforcement, Outcome, OutputLine, RunHandle, RunSpec, Sandbox, Stream,
-    Termination,
-};
+pub use outcome::{Limit, MemoryEnforcement, Outcome, OutputLine, Phases, Stream, Termination};
+pub use record::{QUEUE_BYTES, RecordReport, Recording};
+pub use run::{Isolation, RunHandle, RunSpec, Sandbox};
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -66,13 +70,21 @@ pub enum Error {
     Invalid(String),
 }
 
+fn io_err(what: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        what: what.to_owned(),
+        source,
+    }
+}
+
 /// The `[sandbox]` section of the config: default limits of every run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SandboxConfig {
     /// Wall-clock time before the whole run is killed.
     pub timeout: HumanDuration,
-    /// CPU time of each process (RLIMIT_CPU).
+    /// CPU time of the whole run (all its processes together, enforced by the sandbox's pid 1)
+    /// and of each process (RLIMIT_CPU).
     pub cpu: HumanDuration,
     /// Memory of the whole run (cgroup), or address space of each process (RLIMIT_AS) when the
     /// host offers no memory cgroup.

@@ -13,12 +13,15 @@ mod generations;
 mod logs;
 mod migrate;
 mod open;
+mod owner;
 mod processes;
 mod projects;
 mod reads;
 mod retention;
 mod runs;
+mod space;
 mod test_results;
+mod trust;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +43,7 @@ pub use projects::{NewProject, Project};
 pub use retention::{PruneReport, Sizes};
 pub use runs::{NewRun, Run, RunKind, Stage, StageKind, Status};
 pub use test_results::{StoredTestResult, TestCase, TestOutcome};
+pub use trust::TrustedConfig;
 pub use writer::{OwnChanges, StoreWriter, WriteError};
 
 /// The `[store]` section of the config.
@@ -54,6 +58,8 @@ pub struct StoreConfig {
     pub max_db_size_mb: u64,
     /// `kiln db prune` also deletes runs older than this many days (0 keeps them).
     pub keep_days: u64,
+    /// Space kept in `<db>-reserve` so `kiln db prune` works on a full disk (0: none).
+    pub reserve_mb: u64,
 }
 
 impl Default for StoreConfig {
@@ -63,6 +69,7 @@ impl Default for StoreConfig {
             max_log_lines_per_run: 1_000_000,
             max_db_size_mb: 2_048,
             keep_days: 0,
+            reserve_mb: 4,
         }
     }
 }
@@ -89,12 +96,23 @@ pub enum Error {
     },
     #[error("database '{}' is locked by another process (waited {}ms); wait for it to finish or raise store.busy_timeout_ms", path.display(), waited.as_millis())]
     Locked { path: PathBuf, waited: Duration },
+    #[error("database '{}': the disk is full (or the database reached its size limit); free space on that disk, or delete old runs with `kiln db prune` (it works on a full disk), then shrink the file with `kiln db vacuum`", path.display())]
+    Full { path: PathBuf },
+    #[error("`kiln db vacuum` needs about {} free beside database '{}' to rebuild it, and has {}; free space on that disk (the temp directory needs as much again), or delete old runs with `kiln db prune` first", mib(*needed), path.display(), mib(*available))]
+    VacuumSpace {
+        path: PathBuf,
+        needed: u64,
+        available: u64,
+    },
     #[error("cannot back up database '{}' before migrating: {reason}", path.display())]
     Backup { path: PathBuf, reason: String },
     #[error("{what} {id} does not exist")]
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
     Conflict(String),
+    /// A value the caller passed is not acceptable; the message says why and what to do.
+    #[error("{0}")]
+    Invalid(String),
     #[error("database '{}': {source}", path.display())]
     Sqlite {
         path: PathBuf,
@@ -115,6 +133,8 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     config: StoreConfig,
+    /// Runs this handle marked `interrupted` when it opened (their owner was gone).
+    interrupted: Vec<i64>,
 }
 
 impl Store {
@@ -136,6 +156,11 @@ impl Store {
         &self.config
     }
 
+    /// The runs found orphaned and marked `interrupted` when this handle opened for writing.
+    pub fn interrupted_at_open(&self) -> &[i64] {
+        &self.interrupted
+    }
+
     /// Maps a rusqlite error to a store error that names this database.
     fn err(&self, source: rusqlite::Error) -> Error {
         classify(&self.path, &self.config, source)
@@ -152,6 +177,7 @@ fn classify(path: &Path, config: &StoreConfig, source: rusqlite::Error) -> Error
             waited: Duration::from_millis(config.busy_timeout_ms),
         },
         Some(C::NotADatabase) => Error::NotSqlite { path },
+        Some(C::DiskFull) => Error::Full { path },
         Some(C::DatabaseCorrupt) => Error::Corrupt {
             path,
             detail: source.to_string(),
@@ -162,6 +188,11 @@ fn classify(path: &Path, config: &StoreConfig, source: rusqlite::Error) -> Error
         },
         _ => Error::Sqlite { path, source },
     }
+}
+
+/// A byte count in MiB for messages.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
 }
 
 /// Microseconds since the Unix epoch: the unit of every timestamp column.

@@ -26,7 +26,7 @@ install -m 755 "$bin" "$work/it"
 echo "== sandbox tests as uid 65534"
 if ! (cd "$work" && setpriv --reuid=65534 --regid=65534 --clear-groups \
     env -i PATH=/usr/bin:/bin HOME="$work" TMPDIR=/tmp CI="${CI:-}" KILN_TEST_BIN="$work/kiln" \
-    ./it --test-threads=2 -q sandbox_isolation:: sandbox_limits:: sandbox_engine::); then
+    ./it --test-threads=2 -q sandbox_isolation:: sandbox_limits:: sandbox_engine:: sandbox_ownership::); then
     echo "FAILED: sandbox tests as uid 65534"
     exit 1
 fi

@@ -28,7 +28,13 @@ fn project_add_list_rm_round_trip_with_json() {
 
     // Same root again, under another name: refused with a way out.
     let err = kiln.fails(&["project", "add", "proj", "--name", "other"]);
-    assert!(err.contains("already has the root"), "{err}");
+    assert!(
+        err.contains("is already registered as project 'proj'")
+            && err.contains("kiln project rename proj")
+            && err.contains("kiln project rm proj")
+            && !err.contains("--name"),
+        "{err}"
+    );
 
     // No terminal and no --yes: refuse rather than guess.
     let err = kiln.fails(&["project", "rm", "proj"]);
@@ -272,4 +278,130 @@ fn log_file_goes_to_the_state_dir_and_kiln_log_filters() {
     assert!(log.contains("DEBUG") && log.contains("starting"), "{log}");
     // Nothing but the requested output on stdout.
     assert!(String::from_utf8_lossy(&out.stdout).contains("no projects yet"));
+}
+
+#[test]
+fn every_command_stops_quietly_when_the_reader_of_its_output_is_gone() {
+    let kiln = Kiln::new();
+    kiln.ok(&["project", "add", ".", "--name", "home"]);
+    for args in [
+        &["rules"][..],
+        &["rules", "--format", "json"],
+        &["config", "show"],
+        &["stats", "--format", "json"],
+        &["project", "list"],
+        &["db", "check"],
+        &["doctor"],
+        &["completions", "bash"],
+    ] {
+        // The read end is closed before kiln starts: its first write to stdout fails (EPIPE).
+        let (read, write) = nix::unistd::pipe().unwrap();
+        drop(read);
+        let out = kiln
+            .command(args)
+            .stdout(std::process::Stdio::from(write))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "kiln {args:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked"),
+            "kiln {args:?} panicked: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn config_show_prints_a_value_longer_than_a_format_width() {
+    let kiln = Kiln::new();
+    let long = format!("http://{}", "x".repeat(70_000));
+    kiln.config(&format!("[models]\nollama_url = \"{long}\"\n"));
+    let out = kiln.ok(&["config", "show"]);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("models.ollama_url"))
+        .unwrap();
+    assert!(line.contains(&long), "the value is shown whole");
+    // Short lines are still aligned with each other, not padded to the long one.
+    let short = out
+        .lines()
+        .find(|l| l.starts_with("store.keep_days"))
+        .unwrap();
+    assert!(short.len() < 200, "{short}");
+    let json: Value =
+        serde_json::from_str(&kiln.ok(&["config", "show", "--format", "json"])).unwrap();
+    assert!(
+        json.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["value"].as_str() == Some(long.as_str()))
+    );
+}
+
+#[test]
+fn project_names_must_be_real_and_renames_keep_the_project() {
+    let kiln = Kiln::new();
+    for bad in ["", "   ", "a\u{1b}]52;c;x\u{7}"] {
+        let err = kiln.fails(&["project", "add", ".", "--name", bad]);
+        assert!(err.contains("--name"), "{bad:?}: {err}");
+    }
+    assert_eq!(
+        kiln.ok(&["project", "list", "--format", "json"]).trim(),
+        "[]"
+    );
+    kiln.ok(&["project", "add", ".", "--name", "one"]);
+    let other = kiln.home().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let err = kiln.fails(&["project", "add", "other", "--name", "one"]);
+    assert!(
+        err.contains("a project named 'one' already exists"),
+        "{err}"
+    );
+    let err = kiln.fails(&["project", "rename", "one", ""]);
+    assert!(err.contains("cannot be empty"), "{err}");
+    assert!(
+        kiln.ok(&["project", "rename", "one", "two"])
+            .contains("'two'")
+    );
+    assert!(kiln.ok(&["project", "list"]).contains("two"));
+}
+
+#[test]
+fn project_language_is_detected_from_its_own_source_files() {
+    let kiln = Kiln::new();
+    let root = kiln.home().join("app");
+    let write = |rel: &str| {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "x").unwrap();
+    };
+    for f in [
+        "main.py",
+        "app/models.py",
+        "app/views.py",
+        "scripts/build.js",
+    ] {
+        write(f);
+    }
+    // Vendored, built, hidden and ignored code outnumbers it, and must not count.
+    for i in 0..20 {
+        write(&format!("node_modules/dep/lib{i}.js"));
+        write(&format!("target/debug/gen{i}.rs"));
+        write(&format!(".venv/lib/site{i}.rb"));
+        write(&format!("generated/out{i}.go"));
+    }
+    std::fs::write(root.join(".gitignore"), "generated/\n").unwrap();
+    std::fs::write(root.join("package.json"), "{}").unwrap();
+    let added: Value =
+        serde_json::from_str(&kiln.ok(&["project", "add", "app", "--format", "json"])).unwrap();
+    assert_eq!(added["language"], "python", "{added}");
+    let list = kiln.ok(&["project", "list"]);
+    assert!(list.contains("python"), "{list}");
+
+    // No source yet: the manifest decides; nothing at all: unknown.
+    let empty = kiln.home().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let added: Value =
+        serde_json::from_str(&kiln.ok(&["project", "add", "empty", "--format", "json"])).unwrap();
+    assert_eq!(added["language"], Value::Null);
 }

@@ -83,10 +83,13 @@ fn start(kiln: &Kiln, models: &str) -> EngineHandle {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ask_streams_deltas_and_commits_before_announcing() {
     let server = LlmServer::start().await;
-    server.push([Reply::text("four, of course").usage(7, 3)]);
+    server.push([
+        Reply::status(429),
+        Reply::text("four, of course").usage(7, 3),
+    ]);
     let kiln = Kiln::new();
     let models = format!(
-        "detect_ollama = false\n[named.t]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"m\"\napi_key_env = \"TEST_KEY\"\n",
+        "detect_ollama = false\n[retry]\ninitial_backoff_ms = 10\n[named.t]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"m\"\napi_key_env = \"TEST_KEY\"\n",
         server.base_url()
     );
     let engine = start(&kiln, &models);
@@ -115,6 +118,12 @@ async fn ask_streams_deltas_and_commits_before_announcing() {
         })
         .collect();
     assert_eq!(streamed, "four, of course");
+    // The retry after the 429 was announced while it waited.
+    assert!(
+        got.iter().any(|e| matches!(&e.event,
+            Event::ModelRetrying { reason, attempt: 1, .. } if reason.starts_with("429 from t"))),
+        "{kinds:?}"
+    );
     let run = got[0].run.expect("events name their run");
     assert!(got.iter().all(|e| e.run.is_none() || e.run == Some(run)));
 

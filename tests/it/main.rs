@@ -10,22 +10,33 @@
 
 mod support;
 
+mod analysis_check_integrity;
 mod analysis_document;
 mod analysis_fix;
+mod analysis_pre_commit;
 mod analysis_rules;
+mod analysis_scale;
+mod analysis_stdin;
 mod check_cli;
 mod cli_basics;
 mod engine_api;
+mod llm_ask_output;
 mod llm_cli;
 mod llm_engine;
+mod llm_outcomes;
 mod runner_engine;
 mod runner_export;
 mod runner_run;
 mod sandbox_engine;
 mod sandbox_isolation;
 mod sandbox_limits;
+mod sandbox_ownership;
+mod sandbox_recording;
 mod sandbox_toolchains;
 mod store_api;
 mod store_bad_input;
+mod store_full_disk;
 mod store_migrate;
+mod store_orphans;
 mod store_processes;
+mod trust_config;

@@ -338,6 +338,81 @@ print("CapAmb=" + status["CapAmb"].strip())
 }
 
 #[test]
+fn seccomp_denies_io_uring_and_what_the_battery_cannot_see() {
+    if !isolation_available("seccomp review") {
+        return;
+    }
+    // x86_64 numbers; arguments that fail differently (EFAULT, EBADF, EINVAL) without the filter.
+    let code = r#"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+calls = {
+    "io_uring_setup": (425, 1, 0), "io_uring_enter": (426, -1, 0, 0, 0, 0, 0),
+    "io_uring_register": (427, -1, 0, 0, 0), "bpf": (321, 0, 0, 0),
+    "perf_event_open": (298, 0, 0, -1, -1, 0), "userfaultfd": (323, 0),
+    "keyctl": (250, 0, 0), "add_key": (248, 0, 0, 0, 0, 0), "request_key": (249, 0, 0, 0, 0),
+    "kexec_load": (246, 0, 0, 0, 0), "kexec_file_load": (320, -1, -1, 0, 0, 0),
+    "init_module": (175, 0, 0, 0), "finit_module": (313, -1, 0, 0), "delete_module": (176, 0, 0),
+    "open_by_handle_at": (304, -1, 0, 0), "name_to_handle_at": (303, -1, 0, 0, 0, 0),
+    "process_vm_readv": (310, os.getppid(), 0, 0, 0, 0, 0),
+    "process_vm_writev": (311, os.getppid(), 0, 0, 0, 0, 0),
+    "fsopen": (430, 0, 0), "fsmount": (432, -1, 0, 0), "move_mount": (429, -1, 0, -1, 0, 0),
+    "open_tree": (428, -1, 0, 0), "fsconfig": (431, -1, 0, 0, 0, 0), "fspick": (433, -1, 0, 0),
+    "mount_setattr": (442, -1, 0, 0, 0, 0), "clock_settime": (227, 0, 0),
+    "settimeofday": (164, 0, 0), "kcmp": (312, 1, 1, 0, 0, 0),
+}
+for name, (nr, *args) in calls.items():
+    r = libc.syscall(nr, *[ctypes.c_long(a) for a in args])
+    print(f"{name}={'ok' if r >= 0 else ctypes.get_errno()}")
+"#;
+    let r = py(&[], code);
+    assert_eq!(r.code, 0, "{r:?}");
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 28, "{}", r.stdout);
+    for line in lines {
+        let (name, errno) = line.split_once('=').unwrap();
+        let denied = errno == libc::EPERM.to_string() || errno == libc::ENOSYS.to_string();
+        assert!(denied, "{name} was not denied: errno {errno}");
+        if name.starts_with("io_uring") {
+            // The filter's answer, not the kernel's (without it: EFAULT / EBADF).
+            assert_eq!(errno, libc::EPERM.to_string(), "{name}");
+        }
+    }
+}
+
+#[test]
+fn secrets_are_refused_unless_allowed_by_name() {
+    let home = Home::new();
+    for opts in [
+        &["--pass-env", "OPENAI_API_KEY"][..],
+        &["--env", "GITHUB_TOKEN=x"],
+        &["--env", "APP_SECRET=x"],
+    ] {
+        let r = run_in(&home, opts, &["/usr/bin/env"]);
+        assert_eq!(r.code, 2, "{opts:?}: {r:?}");
+        assert!(r.stderr.contains("--allow-secret"), "{}", r.stderr);
+        assert!(!r.stdout.contains(FAKE_KEY));
+    }
+    // A model's key variable, whatever its name, and sandbox.env in the config.
+    home.kiln.config(
+        "[models.named.m]\nprovider = \"openai\"\nmodel = \"x\"\napi_key_env = \"KILN_FAKE_API_KEY\"\n[sandbox]\nenv = [\"KILN_FAKE_API_KEY\"]\n",
+    );
+    let r = run_in(&home, &[], &["/usr/bin/env"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("'KILN_FAKE_API_KEY'"), "{}", r.stderr);
+    if !isolation_available("allowed secret") {
+        return;
+    }
+    let r = run_in(
+        &home,
+        &["--allow-secret", "KILN_FAKE_API_KEY"],
+        &["/usr/bin/env"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains(&format!("KILN_FAKE_API_KEY={FAKE_KEY}")));
+}
+
+#[test]
 fn landlock_restricts_writes() {
     if !isolation_available("landlock") {
         return;

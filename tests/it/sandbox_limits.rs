@@ -470,3 +470,51 @@ fn refuses_without_user_namespaces_unless_unsafe() {
     assert!(r.stderr.contains("WARNING"), "{}", r.stderr);
     assert_eq!(r.summary["memory_enforcement"], "rlimit");
 }
+
+#[test]
+fn cpu_limit_covers_the_whole_run() {
+    if !isolation_available("whole-run cpu") {
+        return;
+    }
+    // Four busy workers: with a per-process limit only they would use 4 x 2 s and the run
+    // would exit 0 once each had hit its own RLIMIT_CPU.
+    let code = "import os\nfor _ in range(4):\n    if os.fork() == 0:\n        while True: pass\nfor _ in range(4): os.wait()\nprint('all workers ended')";
+    let t = Instant::now();
+    let r = py(&["--cpu", "2s", "--timeout", "60s", "--pids", "16"], code);
+    let cpu_ms = r.summary["user_ms"].as_u64().unwrap() + r.summary["sys_ms"].as_u64().unwrap();
+    eprintln!("4 workers: cpu {cpu_ms} ms, wall {:?}", t.elapsed());
+    assert_eq!(r.code, 202, "{r:?}");
+    assert_eq!(r.limit(), Some("cpu"));
+    assert!(!r.stdout.contains("all workers ended"), "{r:?}");
+    assert!(cpu_ms >= 1500, "{}", r.summary);
+    assert!(cpu_ms < 5000, "far under 4 x 2 s: {}", r.summary);
+}
+
+#[test]
+fn impossible_limits_are_refused_before_anything_starts() {
+    let home = Home::new();
+    for (flag, value, says) in [
+        ("--memory", "0", "limit 'memory' is 0 bytes"),
+        ("--timeout", "0s", "limit 'timeout' is 0"),
+        ("--pids", "0", "limit 'pids' is 0"),
+        ("--cpu", "0s", "limit 'cpu' is 0"),
+        ("--output", "0", "limit 'output' is 0"),
+        ("--disk", "0", "limit 'disk' is 0"),
+    ] {
+        let r = run_in(&home, &[flag, value], &["/bin/true"]);
+        assert_eq!(r.code, 2, "{flag} {value}: {r:?}");
+        assert!(r.stderr.contains(says), "{flag} {value}: {}", r.stderr);
+        assert!(r.stderr.contains(flag), "names the flag: {}", r.stderr);
+    }
+    home.kiln.config("[sandbox]\nmemory = 0\n");
+    let r = run_in(&home, &[], &["/bin/true"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("sandbox.memory"), "{}", r.stderr);
+    if home.db().exists() {
+        let db = rusqlite::Connection::open(home.db()).unwrap();
+        let runs: i64 = db
+            .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(runs, 0, "nothing was recorded");
+    }
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the analysis tests need (idempotent, quiet):
-#   target/analysis-venv        Python venv with jsonschema (validates kiln's SARIF output)
+#   target/analysis-venv        Python venv with jsonschema (validates kiln's SARIF output) and
+#                               pre-commit (runs the repository's .pre-commit-hooks.yaml)
 #   target/sarif-schema-2.1.0.json   the official SARIF 2.1.0 schema, as shipped inside the
 #                               serde-sarif crate on crates.io (fetched with cargo)
 set -euo pipefail
@@ -8,9 +9,10 @@ cd "$(dirname "$0")/../.."
 VENV=target/analysis-venv
 SCHEMA=target/sarif-schema-2.1.0.json
 mkdir -p target
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import jsonschema' 2>/dev/null; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import jsonschema' 2>/dev/null \
+    || [ ! -x "$VENV/bin/pre-commit" ]; then
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check 'jsonschema==4.23.0'
+    "$VENV/bin/pip" install -q --disable-pip-version-check 'jsonschema==4.23.0' 'pre-commit==4.7.0'
 fi
 if [ ! -s "$SCHEMA" ]; then
     tmp="$(mktemp -d)"

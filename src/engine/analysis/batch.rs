@@ -4,19 +4,21 @@
 
 use std::collections::HashMap;
 use std::hash::Hasher;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::UNIX_EPOCH;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::cache::{Cache, Entry};
-use super::file::{FileKind, analyze_with, new_parser};
+use super::file::{analyze_source, analyze_with, new_parser};
+use super::file_kind::FileKind;
 use super::finding::Finding;
 use super::fix::{FixMode, fix_source};
 use super::language::Language;
+use super::lossless;
+use super::note::{Note, NoteKind};
 use super::registry::RuleSet;
 
 /// What to check and how.
@@ -32,26 +34,6 @@ pub struct CheckOptions {
     pub cache_file: Option<PathBuf>,
     /// Keep the text of files with findings (for code frames).
     pub keep_source: bool,
-}
-
-/// Why a file was skipped or only partly trusted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NoteKind {
-    Binary,
-    InvalidUtf8,
-    TooLarge,
-    Unreadable,
-    Walk,
-    UnknownLanguage,
-    WriteFailed,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Note {
-    pub path: PathBuf,
-    pub kind: NoteKind,
-    pub message: String,
 }
 
 /// The findings of one file.
@@ -74,6 +56,8 @@ pub struct CheckOutcome {
     pub files_checked: usize,
     pub cache_hits: usize,
     pub fixed: usize,
+    /// Fixes found but not written because the write failed (a `write_failed` note says why).
+    pub unwritten: usize,
     pub notes: Vec<Note>,
 }
 
@@ -134,6 +118,7 @@ pub fn check_paths(opts: &CheckOptions, rules: &RuleSet) -> CheckOutcome {
     let mut dirty = false;
     for (_, r) in results {
         notes.extend(r.notes);
+        out.unwritten += r.unwritten;
         if r.checked {
             out.files_checked += 1;
         }
@@ -184,10 +169,10 @@ fn collect(opts: &CheckOptions, notes: &mut Vec<Note>) -> Vec<(PathBuf, Language
             continue;
         }
         if let Err(e) = meta {
-            notes.push(Note {
-                path: root.clone(),
-                kind: NoteKind::Unreadable,
-                message: format!("cannot read: {e}"),
+            notes.push(if e.kind() == std::io::ErrorKind::NotFound {
+                Note::new(root, NoteKind::NotFound, "does not exist")
+            } else {
+                Note::new(root, NoteKind::Unreadable, format!("cannot read: {e}"))
             });
             continue;
         }
@@ -275,18 +260,11 @@ fn read_head(path: &Path) -> Vec<u8> {
 #[derive(Default)]
 struct Outcome {
     checked: bool,
+    unwritten: usize,
     cache_hit: bool,
     report: Option<FileReport>,
     entry: Option<(String, Entry)>,
     notes: Vec<Note>,
-}
-
-fn note(path: &Path, kind: NoteKind, message: impl Into<String>) -> Note {
-    Note {
-        path: path.to_owned(),
-        kind,
-        message: message.into(),
-    }
 }
 
 fn content_hash(bytes: &[u8]) -> u64 {
@@ -307,7 +285,7 @@ fn check_file(
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
-            out.notes.push(note(
+            out.notes.push(Note::new(
                 path,
                 NoteKind::Unreadable,
                 format!("cannot read: {e}"),
@@ -316,7 +294,7 @@ fn check_file(
         }
     };
     if meta.len() > rules.max_file_bytes {
-        out.notes.push(note(
+        out.notes.push(Note::new(
             path,
             NoteKind::TooLarge,
             format!(
@@ -357,7 +335,7 @@ fn check_file(
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
-            out.notes.push(note(
+            out.notes.push(Note::new(
                 path,
                 NoteKind::Unreadable,
                 format!("cannot read: {e}"),
@@ -366,7 +344,7 @@ fn check_file(
         }
     };
     if memchr_nul(&bytes) {
-        out.notes.push(note(
+        out.notes.push(Note::new(
             path,
             NoteKind::Binary,
             "skipped: binary file (contains NUL bytes)",
@@ -396,53 +374,35 @@ fn check_file(
         out.entry = Some((key, entry));
         return out;
     }
+    let kind = FileKind::of_path(path, rules);
+    out.checked = true;
+    if let Some(mode) = opts.fix {
+        let fixed = fix_file(path, &bytes, lang, kind, rules, mode);
+        out.unwritten = fixed.unwritten;
+        out.notes = fixed.notes;
+        out.report = fixed.report.map(|mut r| {
+            if !opts.keep_source {
+                r.source = None;
+            }
+            r
+        });
+        return out;
+    }
     let mut file_notes = Vec::new();
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
-            let at = e.utf8_error().valid_up_to();
-            file_notes.push(note(
-                path,
-                NoteKind::InvalidUtf8,
-                format!("invalid UTF-8 at byte {at}; read with replacement characters"),
-            ));
+            file_notes.push(invalid_utf8_note(path, e.utf8_error().valid_up_to()));
             String::from_utf8_lossy(e.as_bytes()).into_owned()
         }
     };
-    let kind = FileKind::of_path(path, rules);
-    out.checked = true;
-    if let Some(mode) = opts.fix {
-        match fix_source(&text, lang, kind, rules, mode) {
-            Ok((fixed_text, n, findings)) => {
-                if n > 0
-                    && let Err(e) = write_atomic(path, fixed_text.as_bytes())
-                {
-                    file_notes.push(note(
-                        path,
-                        NoteKind::WriteFailed,
-                        format!("fixes not written: {e}"),
-                    ));
-                }
-                out.report = Some(FileReport {
-                    path: path.to_owned(),
-                    language: lang,
-                    source: opts.keep_source.then_some(fixed_text),
-                    findings,
-                    fixed: n,
-                });
-            }
-            Err(e) => file_notes.push(note(path, NoteKind::Unreadable, e.to_string())),
-        }
-        out.notes = file_notes;
-        return out;
-    }
     let parser = match parsers.entry(lang) {
         std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
         std::collections::hash_map::Entry::Vacant(v) => match new_parser(lang) {
             Ok(p) => v.insert(p),
             Err(e) => {
                 out.notes
-                    .push(note(path, NoteKind::Unreadable, e.to_string()));
+                    .push(Note::new(path, NoteKind::Unreadable, e.to_string()));
                 return out;
             }
         },
@@ -468,28 +428,155 @@ fn check_file(
                 source: keep.then_some(text),
             });
         }
-        Err(e) => file_notes.push(note(path, NoteKind::Unreadable, e.to_string())),
+        Err(e) => file_notes.push(Note::new(path, NoteKind::Unreadable, e.to_string())),
     }
     out.notes.extend(file_notes);
     out
 }
 
-fn memchr_nul(bytes: &[u8]) -> bool {
-    bytes.contains(&0)
+pub(crate) fn invalid_utf8_note(path: &Path, at: usize) -> Note {
+    Note::new(
+        path,
+        NoteKind::InvalidUtf8,
+        format!("invalid UTF-8 at byte {at}; read with replacement characters"),
+    )
 }
 
-/// Writes via a temporary file in the same directory, keeping the permissions, then renames.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        std::fs::set_permissions(tmp.path(), meta.permissions())?;
+/// What `--fix` did to one file.
+struct Fixed {
+    report: Option<FileReport>,
+    notes: Vec<Note>,
+    /// Fixes found but not written (the write failed).
+    unwritten: usize,
+}
+
+/// A text with its fixes applied, not written anywhere yet.
+pub(crate) struct FixedText {
+    /// The text as read (invalid bytes escaped, see [`lossless`]).
+    pub original: String,
+    pub text: String,
+    pub fixed: usize,
+    /// The findings left in `text`.
+    pub findings: Vec<Finding>,
+    pub notes: Vec<Note>,
+}
+
+impl FixedText {
+    /// The bytes to write: those a fix did not touch are the bytes that were read.
+    pub(crate) fn bytes(&self) -> Vec<u8> {
+        lossless::encode(&self.text)
     }
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+}
+
+/// Applies the fixes to the content of one file; `Err` carries the notes of a file that could
+/// not be analysed at all.
+pub(crate) fn fix_bytes(
+    path: &Path,
+    bytes: &[u8],
+    lang: Language,
+    kind: FileKind,
+    rules: &RuleSet,
+    mode: FixMode,
+) -> Result<FixedText, Vec<Note>> {
+    let mut notes = Vec::new();
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t.to_owned(),
+        Err(e) => {
+            notes.push(invalid_utf8_note(path, e.valid_up_to()));
+            // Cannot round-trip: analyse without fixing rather than damage the bytes.
+            lossless::decode(bytes).unwrap_or_else(|| {
+                notes.push(Note::new(
+                    path,
+                    NoteKind::WriteFailed,
+                    "fixes not applied: the file mixes invalid UTF-8 with characters kiln uses to keep such bytes",
+                ));
+                String::from_utf8_lossy(bytes).into_owned()
+            })
+        }
+    };
+    let can_fix = !notes.iter().any(|n| n.kind == NoteKind::WriteFailed);
+    let result = if can_fix {
+        fix_source(&text, lang, kind, rules, mode)
+    } else {
+        analyze_source(&text, lang, kind, rules).map(|f| (text.clone(), 0, f))
+    };
+    match result {
+        Ok((fixed_text, fixed, findings)) => Ok(FixedText {
+            original: text,
+            text: fixed_text,
+            fixed,
+            findings,
+            notes,
+        }),
+        Err(e) => {
+            notes.push(Note::new(path, NoteKind::Unreadable, e.to_string()));
+            Err(notes)
+        }
+    }
+}
+
+/// Fixes one file and writes it back. Bytes a fix does not touch are written back as they were
+/// (invalid UTF-8 included, see [`lossless`]); a file that cannot be written keeps its content,
+/// and its report shows the findings of that content with `fixed: 0`.
+fn fix_file(
+    path: &Path,
+    bytes: &[u8],
+    lang: Language,
+    kind: FileKind,
+    rules: &RuleSet,
+    mode: FixMode,
+) -> Fixed {
+    let report = |findings, fixed, source| FileReport {
+        path: path.to_owned(),
+        language: lang,
+        findings,
+        fixed,
+        source: Some(source),
+    };
+    let mut done = match fix_bytes(path, bytes, lang, kind, rules, mode) {
+        Ok(d) => d,
+        Err(notes) => {
+            return Fixed {
+                report: None,
+                notes,
+                unwritten: 0,
+            };
+        }
+    };
+    let n = done.fixed;
+    if n == 0 {
+        return Fixed {
+            report: Some(report(done.findings, 0, done.text)),
+            notes: done.notes,
+            unwritten: 0,
+        };
+    }
+    let Err(e) = crate::engine::fs::write_atomic(path, &done.bytes()) else {
+        return Fixed {
+            report: Some(report(done.findings, n, done.text)),
+            notes: done.notes,
+            unwritten: 0,
+        };
+    };
+    let (kind_of_note, message, unwritten) = if e.is_read_only() {
+        (NoteKind::ReadOnly, format!("skipped {n} fixes: {e}"), 0)
+    } else {
+        (
+            NoteKind::WriteFailed,
+            format!("{n} fixes not written: {e}"),
+            n,
+        )
+    };
+    done.notes.push(Note::new(path, kind_of_note, message));
+    // Report what the file still says, not what the unwritten fix would have made of it.
+    let findings = analyze_source(&done.original, lang, kind, rules).unwrap_or(done.findings);
+    Fixed {
+        report: Some(report(findings, 0, done.original)),
+        notes: done.notes,
+        unwritten,
+    }
+}
+
+pub(crate) fn memchr_nul(bytes: &[u8]) -> bool {
+    bytes.contains(&0)
 }

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::batch::Note;
 use super::finding::Finding;
+use super::note::Note;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Entry {
@@ -54,6 +54,6 @@ impl Cache {
             std::fs::create_dir_all(dir)?;
         }
         let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
-        super::batch::write_atomic(path, &bytes)
+        crate::engine::fs::write_atomic(path, &bytes).map_err(std::io::Error::other)
     }
 }

@@ -1,4 +1,5 @@
-//! The `[analysis]` config section: which rules run, their severities and rule parameters.
+//! The `[analysis]` config section: which rules run, their severities and rule parameters, and
+//! [`Params`], the parameters the rule hooks read (part of the cache fingerprint).
 
 use std::collections::BTreeMap;
 
@@ -76,4 +77,22 @@ impl Default for AnalysisConfig {
 pub struct RuleOverride {
     pub enabled: Option<bool>,
     pub severity: Option<Severity>,
+}
+
+/// Rule parameters from the config.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Params {
+    pub complexity_threshold: u32,
+    pub max_arguments: u32,
+    pub print_in_library: bool,
+}
+
+impl Params {
+    pub(crate) fn of(config: &AnalysisConfig) -> Self {
+        Self {
+            complexity_threshold: config.complexity_threshold,
+            max_arguments: config.max_arguments,
+            print_in_library: config.print_in_library,
+        }
+    }
 }

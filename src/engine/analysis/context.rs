@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use tree_sitter::Node;
 
-use super::file::FileKind;
+use super::config::Params;
+use super::file_kind::FileKind;
 use super::finding::{Edit, Fix};
-use super::registry::Params;
 
 /// A finding before severity, suppressions and LSP ranges are applied.
 #[derive(Debug, Clone)]

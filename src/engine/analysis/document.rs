@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use tree_sitter::{InputEdit, Parser, Point, Tree};
 
 use super::Error;
-use super::file::{FileKind, UnitResult, analyze_unit, finish, new_parser, resolve, units_of};
+use super::file::{UnitResult, analyze_unit, finish, new_parser, resolve, units_of};
+use super::file_kind::FileKind;
 use super::finding::{Finding, Range};
 use super::language::Language;
 use super::lines::LineIndex;

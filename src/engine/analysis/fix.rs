@@ -2,7 +2,8 @@
 //! (a fix skipped for overlapping another is retried on the re-analysed text).
 
 use super::Error;
-use super::file::{FileKind, analyze_with, new_parser};
+use super::file::{analyze_with, new_parser};
+use super::file_kind::FileKind;
 use super::finding::Finding;
 use super::language::Language;
 use super::registry::RuleSet;

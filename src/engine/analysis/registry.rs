@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 
 use super::Error;
 use super::config::AnalysisConfig;
+pub use super::config::Params;
 use super::finding::Severity;
 use super::language::Language;
 use super::rule::Rule;
@@ -33,14 +34,6 @@ pub fn rule_by_id(id: &str) -> Option<&'static Rule> {
     table()
         .iter()
         .find(|r| !r.internal && r.id.eq_ignore_ascii_case(id))
-}
-
-/// Rule parameters from the config.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Params {
-    pub complexity_threshold: u32,
-    pub max_arguments: u32,
-    pub print_in_library: bool,
 }
 
 /// Which hooks to call for each node kind of one language.
@@ -116,11 +109,7 @@ impl RuleSet {
             enabled.push(on);
             severity.push(over.and_then(|o| o.severity).unwrap_or(r.severity));
         }
-        let params = Params {
-            complexity_threshold: config.complexity_threshold,
-            max_arguments: config.max_arguments,
-            print_in_library: config.print_in_library,
-        };
+        let params = Params::of(config);
         let dispatch = Language::ALL
             .iter()
             .map(|&lang| build_dispatch(lang, rules, &enabled))

@@ -1,16 +1,17 @@
-//! Rendering a check's outcome: `human` (code frames), `json` and `sarif` (SARIF 2.1.0). The
-//! engine only builds strings; the CLI prints them.
+//! Rendering a check's outcome: `human` (code frames, as styled spans the front-end colours),
+//! `json` and `sarif` (SARIF 2.1.0). The engine only builds text; the CLI prints it.
 
 mod human;
 mod sarif;
 
-pub use human::human;
+pub use human::{FRAME_WIDTH, Role, Styled, human};
 pub use sarif::sarif;
 
 use serde::Serialize;
 
-use super::batch::{CheckOutcome, Note};
+use super::batch::CheckOutcome;
 use super::finding::{Finding, Severity};
+use super::note::Note;
 
 /// Counts per severity.
 #[derive(Debug, Clone, Copy, Default, Serialize)]

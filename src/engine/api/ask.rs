@@ -62,6 +62,7 @@ async fn call(ctx: &OpContext, run: RunId, params: AskParams) -> Result<(), crat
         temperature: params.temperature,
         cache: params.cache,
         run_id: Some(run.get()),
+        events: Some(ctx.call_events(run, None)),
         ..ChatRequest::default()
     };
     let emitter = ctx.clone();

@@ -13,7 +13,7 @@ use super::event::Event;
 use super::op::ProjectRef;
 use crate::engine::config::Config;
 use crate::engine::env::Env;
-use crate::engine::ids::{OpId, ProjectId, RunId};
+use crate::engine::ids::{OpId, ProjectId, RunId, StageId};
 use crate::engine::llm::{self, Llm, Recorder};
 use crate::engine::paths::Paths;
 use crate::engine::sandbox::Sandbox;
@@ -87,6 +87,35 @@ impl OpContext {
         F: FnOnce(&Store) -> store::Result<R> + Send + 'static,
     {
         self.shared.writer.call(f).await
+    }
+
+    /// A sink for a model call's progress that forwards it as engine events of `run`.
+    pub(crate) fn call_events(&self, run: RunId, stage: Option<StageId>) -> llm::CallEvents {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let ctx = self.clone();
+        tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                let llm::CallEvent::Retrying {
+                    model,
+                    attempt,
+                    max,
+                    delay,
+                    ..
+                } = &event;
+                ctx.emit(
+                    Some(run),
+                    Event::ModelRetrying {
+                        stage,
+                        model: model.clone(),
+                        attempt: *attempt,
+                        max_attempts: *max,
+                        delay_ms: delay.as_millis() as u64,
+                        reason: event.to_string(),
+                    },
+                );
+            }
+        });
+        tx
     }
 
     /// The model client, made on first use (recording into the store).

@@ -63,6 +63,12 @@ impl Engine {
             init_program,
         } = options;
         let store = Store::open(&paths.db, &config.store)?;
+        // Opening for writing marked the runs whose owning process died: resumable now.
+        let interrupted: Vec<RunId> = store
+            .interrupted_at_open()
+            .iter()
+            .map(|&id| RunId(id))
+            .collect();
         let writer = StoreWriter::start(store).map_err(|e| store::Error::Io {
             path: paths.db.clone(),
             source: e,
@@ -91,6 +97,7 @@ impl Engine {
             bus,
             next_op: Arc::new(AtomicU64::new(1)),
             join: Arc::new(Mutex::new(Some(join))),
+            interrupted: interrupted.into(),
         })
     }
 }
@@ -102,9 +109,16 @@ pub struct EngineHandle {
     bus: Bus,
     next_op: Arc<AtomicU64>,
     join: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    interrupted: Arc<[RunId]>,
 }
 
 impl EngineHandle {
+    /// Runs this engine found `interrupted` when it started (their process died): a front-end
+    /// says so and offers `Op::ResumeRun`.
+    pub fn interrupted_at_start(&self) -> &[RunId] {
+        &self.interrupted
+    }
+
     /// Queues `op` and returns its id at once (never blocks, so LSP handlers can enqueue before
     /// their first `.await`). Subscribe before submitting to see every event of the operation.
     pub fn submit(&self, op: Op) -> OpId {

@@ -60,6 +60,7 @@ pub enum Event {
         attempt: u32,
         max_attempts: u32,
         delay_ms: u64,
+        /// The whole notice: `429 from openai, retrying in 1.0 s (1/4)`.
         reason: String,
     },
     /// Lines appended to the run's log (already stored).

@@ -27,16 +27,14 @@ impl Layer {
 
     /// Reads and validates a TOML file; `Ok(None)` when the file does not exist.
     pub fn from_file(path: &Path, origin: Origin) -> Result<Option<Self>, Error> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(Error::Read {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
-        };
+        match read(path)? {
+            Some(bytes) => Self::from_bytes(path, bytes, origin).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Validates the bytes read from `path` (named in errors).
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>, origin: Origin) -> Result<Self, Error> {
         let text = String::from_utf8(bytes).map_err(|e| Error::Invalid {
             location: format!("{}:{}", path.display(), first_invalid_line(e.as_bytes())),
             key: None,
@@ -54,7 +52,7 @@ impl Layer {
         // Typed first: its errors carry the span of the offending key or value.
         toml::from_str::<Config>(&text).map_err(located)?;
         let table = toml::from_str::<toml::Table>(&text).map_err(located)?;
-        Ok(Some(Self { origin, table }))
+        Ok(Self { origin, table })
     }
 
     /// `KILN_<SECTION>__<KEY>=value` variables (double underscore separates levels).
@@ -121,6 +119,18 @@ impl Layer {
             message: e.message().trim().to_owned(),
         })?;
         Ok(Self { origin, table })
+    }
+}
+
+/// The bytes of a config file; `Ok(None)` when it does not exist.
+pub(super) fn read(path: &Path) -> Result<Option<Vec<u8>>, Error> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Read {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 

@@ -1,19 +1,21 @@
 //! Anthropic Messages (`/messages`), streamed.
 //!
 //! Events: `message_start` (input tokens), `content_block_delta` (text), `message_delta`
-//! (output tokens), `message_stop` (the end marker), `ping`, and `error`. System messages move
+//! (output tokens and `stop_reason`), `message_stop` (the end marker), `ping`, and `error`. System messages move
 //! to the top-level `system` field, as the API requires.
 
 use serde::Deserialize;
 use serde_json::json;
 
 use super::config::ProviderKind;
+use super::message::{FinishReason, Message, Params, Role};
 use super::provider::{
-    DecodeError, Message, Params, Provider, Role, StreamState, error_message, secret_header,
+    DecodeError, Provider, StreamState, WireUsage, deliver_whole, error_message, provider_error,
+    secret_header, short,
 };
 use super::sse::Event;
 
-pub struct Anthropic;
+pub(super) struct Anthropic;
 
 const API_VERSION: &str = "2023-06-01";
 
@@ -23,24 +25,20 @@ struct Payload {
     kind: String,
     message: Option<MessageStart>,
     delta: Option<BlockDelta>,
-    usage: Option<AnthropicUsage>,
+    usage: Option<WireUsage>,
     error: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
 struct MessageStart {
-    usage: Option<AnthropicUsage>,
+    usage: Option<WireUsage>,
 }
 
+/// The `delta` of a `content_block_delta` (text) or of a `message_delta` (stop reason).
 #[derive(Deserialize)]
 struct BlockDelta {
     text: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct AnthropicUsage {
-    input_tokens: Option<u64>,
-    output_tokens: Option<u64>,
+    stop_reason: Option<String>,
 }
 
 impl Provider for Anthropic {
@@ -101,15 +99,7 @@ impl Provider for Anthropic {
             .iter()
             .filter_map(|b| b.get("text")?.as_str())
             .collect();
-        if !text.is_empty() {
-            on_text(&text);
-        }
-        let count = |k: &str| {
-            body.pointer(&format!("/usage/{k}"))
-                .and_then(serde_json::Value::as_u64)
-        };
-        state.usage.tokens_in = count("input_tokens");
-        state.usage.tokens_out = count("output_tokens");
+        deliver_whole(body, &text, "/stop_reason", state, on_text);
         Ok(())
     }
 
@@ -120,9 +110,8 @@ impl Provider for Anthropic {
         on_text: &mut dyn FnMut(&str),
     ) -> Result<(), DecodeError> {
         let data = event.data.trim();
-        let payload: Payload = serde_json::from_str(data).map_err(|e| {
-            DecodeError::BadChunk(format!("{e} in event '{}'", super::openai::short(data)))
-        })?;
+        let payload: Payload = serde_json::from_str(data)
+            .map_err(|e| DecodeError::BadChunk(format!("{e} in event '{}'", short(data))))?;
         match payload.kind.as_str() {
             "content_block_delta" => {
                 if let Some(text) = payload.delta.and_then(|d| d.text) {
@@ -131,23 +120,19 @@ impl Provider for Anthropic {
             }
             "message_start" => {
                 if let Some(u) = payload.message.and_then(|m| m.usage) {
-                    state.usage.tokens_in = u.input_tokens.or(state.usage.tokens_in);
-                    state.usage.tokens_out = u.output_tokens.or(state.usage.tokens_out);
+                    u.add_to(&mut state.usage);
                 }
             }
             "message_delta" => {
                 if let Some(u) = payload.usage {
-                    state.usage.tokens_in = u.input_tokens.or(state.usage.tokens_in);
-                    state.usage.tokens_out = u.output_tokens.or(state.usage.tokens_out);
+                    u.add_to(&mut state.usage);
+                }
+                if let Some(word) = payload.delta.and_then(|d| d.stop_reason) {
+                    state.finish = Some(FinishReason::from_provider(&word));
                 }
             }
             "message_stop" => state.done = true,
-            "error" => {
-                let err = payload.error.unwrap_or_default();
-                return Err(DecodeError::Provider(error_message(
-                    &json!({ "error": err }).to_string(),
-                )));
-            }
+            "error" => return Err(provider_error(&payload.error.unwrap_or_default())),
             _ => {} // ping, content_block_start/stop, future event types
         }
         Ok(())
@@ -170,6 +155,31 @@ mod tests {
         );
         assert_eq!(body["system"], "be brief");
         assert_eq!(body["messages"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn usage_and_stop_reason_come_from_start_and_delta_events() {
+        let mut state = StreamState::default();
+        let mut text = String::new();
+        for data in [
+            r#"{"type":"message_start","message":{"usage":{"input_tokens":12,"output_tokens":1}}}"#,
+            r#"{"type":"content_block_delta","delta":{"type":"text_delta","text":"hi"}}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"max_tokens"},"usage":{"output_tokens":7}}"#,
+            r#"{"type":"message_stop"}"#,
+        ] {
+            Anthropic
+                .decode(&Event { name: "", data }, &mut state, &mut |t| {
+                    text.push_str(t);
+                })
+                .unwrap();
+        }
+        assert_eq!(text, "hi");
+        assert!(state.done);
+        assert_eq!(state.finish, Some(FinishReason::Length));
+        assert_eq!(
+            (state.usage.tokens_in, state.usage.tokens_out),
+            (Some(12), Some(7))
+        );
     }
 
     #[test]

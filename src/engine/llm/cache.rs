@@ -6,7 +6,7 @@
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::provider::{Message, Params};
+use super::message::{Message, Params};
 
 /// Whether a call may be served from, and stored for, the cache.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,7 +31,7 @@ impl CachePolicy {
 }
 
 /// The cache key: SHA-256 over (provider, base URL, model, messages, parameters).
-pub fn key(
+pub(super) fn key(
     provider: &str,
     base_url: &str,
     model: &str,

@@ -24,6 +24,8 @@ pub struct ModelsConfig {
     pub stages: StageModels,
     /// Connection timeout for every provider.
     pub connect_timeout_ms: u64,
+    /// The longest a whole call may take, retries and streaming included; 0 for no bound.
+    pub call_timeout_ms: u64,
     /// Retries on 429, 5xx and connection errors.
     pub retry: RetryConfig,
     /// Serve repeated identical requests from the response cache even when temperature > 0.
@@ -41,11 +43,19 @@ impl Default for ModelsConfig {
             named: BTreeMap::new(),
             stages: StageModels::default(),
             connect_timeout_ms: 10_000,
+            call_timeout_ms: 0,
             retry: RetryConfig::default(),
             cache_always: false,
             ollama_url: "http://localhost:11434".into(),
             detect_ollama: true,
         }
+    }
+}
+
+impl ModelsConfig {
+    /// `call_timeout_ms` as a bound, `None` when it is 0.
+    pub fn call_timeout(&self) -> Option<Duration> {
+        (self.call_timeout_ms > 0).then(|| Duration::from_millis(self.call_timeout_ms))
     }
 }
 

@@ -1,10 +1,10 @@
 //! What a call cost, from the model's configured prices per million tokens.
 
 use super::config::ModelConfig;
-use super::provider::Usage;
+use super::message::Usage;
 
 /// US dollars for `usage`, or `None` when the provider reported no token counts.
-pub fn cost_usd(model: &ModelConfig, usage: &Usage) -> Option<f64> {
+pub(super) fn cost_usd(model: &ModelConfig, usage: &Usage) -> Option<f64> {
     if usage.tokens_in.is_none() && usage.tokens_out.is_none() {
         return None;
     }

@@ -4,49 +4,17 @@
 //! (`models.ollama_url`, by default localhost:11434), and reports which it picked.
 //! `OPENAI_BASE_URL` and `ANTHROPIC_BASE_URL` are honoured as they are by the vendors' SDKs.
 
-use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
-
-use super::client::{Llm, error_chain, redact};
+use super::client::Llm;
 use super::config::{ModelConfig, ModelsConfig, ProviderKind};
+use super::error_text::{error_chain, redact};
+use super::model::{Model, ModelSource};
 use super::prompts::Stage;
 use super::provider;
-use super::{Error, NO_MODEL_HELP};
+use super::{Error, NO_MODEL_HELP, for_kind};
 use crate::engine::doctor::{Check, CheckStatus};
 use crate::engine::env::Env;
-
-/// A model ready to call.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Model {
-    /// The config name (`fast`), or the detection source's name (`openai`, `ollama`).
-    pub name: String,
-    pub config: ModelConfig,
-    pub source: ModelSource,
-}
-
-/// Where a model came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "detail")]
-pub enum ModelSource {
-    /// `[models.named.<name>]`.
-    Configured,
-    /// Detected from this environment variable.
-    EnvKey(String),
-    /// Detected from a local Ollama server at this URL.
-    Ollama(String),
-}
-
-impl fmt::Display for ModelSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Configured => f.write_str("configured"),
-            Self::EnvKey(var) => write!(f, "detected from {var}"),
-            Self::Ollama(url) => write!(f, "detected Ollama at {url}"),
-        }
-    }
-}
 
 const OPENAI_DEFAULT_MODEL: &str = "gpt-4o-mini";
 const ANTHROPIC_DEFAULT_MODEL: &str = "claude-3-5-haiku-latest";
@@ -175,7 +143,7 @@ impl Llm {
             .await
             .ok()?;
         let body: serde_json::Value = response.error_for_status().ok()?.json().await.ok()?;
-        let id = provider::for_kind(ProviderKind::Openai)
+        let id = for_kind(ProviderKind::Openai)
             .model_ids(&body)
             .into_iter()
             .next()?;
@@ -194,7 +162,7 @@ impl Llm {
     /// Lists the models the server offers: the cheap reachability check of `kiln models`.
     pub async fn list_models(&self, model: &Model) -> Result<Vec<String>, Error> {
         let key = self.key(model)?;
-        let provider = provider::for_kind(model.config.provider);
+        let provider = for_kind(model.config.provider);
         let url = provider.models_url(model.config.base_url());
         let request = provider.authorize(
             self.http()
@@ -214,7 +182,13 @@ impl Llm {
                 name: model.name.clone(),
                 status,
                 message: redact(&provider::error_message(&text), key.as_deref()),
-                hint: format!("check models.named.{}.base_url and api_key_env", model.name),
+                // A refused key gets the same advice as in a chat call (naming the variable);
+                // anything else here is most likely the wrong server.
+                hint: if matches!(status, 401 | 403) {
+                    model.status_hint(status)
+                } else {
+                    format!("check models.named.{}.base_url and api_key_env", model.name)
+                },
             });
         }
         let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();

@@ -1,40 +1,40 @@
 //! OpenAI-compatible chat completions (`/chat/completions`), streamed.
 //!
 //! One wire format serves OpenAI, Ollama, llama.cpp's server, vLLM, LM Studio, OpenRouter, Groq
-//! and the like. Usage arrives in a final chunk with empty `choices` when the request sets
-//! `stream_options.include_usage`; the stream ends with `data: [DONE]`.
+//! and the like. The finish reason arrives in the last chunk with choices
+//! (`choices[0].finish_reason`); usage arrives in a final chunk with empty `choices` when the
+//! request sets `stream_options.include_usage`; the stream ends with `data: [DONE]`.
 
 use serde::Deserialize;
 use serde_json::json;
 
 use super::config::ProviderKind;
-use super::provider::{DecodeError, Message, Params, Provider, StreamState, secret_header};
+use super::message::{FinishReason, Message, Params};
+use super::provider::{
+    DecodeError, Provider, StreamState, WireUsage, deliver_whole, error_message, provider_error,
+    secret_header, short,
+};
 use super::sse::Event;
 
-pub struct OpenAi;
+pub(super) struct OpenAi;
 
 #[derive(Deserialize)]
 struct Chunk {
     #[serde(default)]
     choices: Vec<Choice>,
-    usage: Option<ChunkUsage>,
+    usage: Option<WireUsage>,
     error: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
 struct Choice {
     delta: Option<Delta>,
+    finish_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct Delta {
     content: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ChunkUsage {
-    prompt_tokens: Option<u64>,
-    completion_tokens: Option<u64>,
 }
 
 impl Provider for OpenAi {
@@ -75,9 +75,7 @@ impl Provider for OpenAi {
         on_text: &mut dyn FnMut(&str),
     ) -> Result<(), DecodeError> {
         if let Some(err) = body.get("error") {
-            return Err(DecodeError::Provider(super::provider::error_message(
-                &json!({ "error": err }).to_string(),
-            )));
+            return Err(provider_error(err));
         }
         let text = body
             .pointer("/choices/0/message/content")
@@ -85,15 +83,7 @@ impl Provider for OpenAi {
             .ok_or_else(|| {
                 DecodeError::BadChunk("a JSON reply without choices[0].message.content".into())
             })?;
-        if !text.is_empty() {
-            on_text(text);
-        }
-        let count = |k: &str| {
-            body.pointer(&format!("/usage/{k}"))
-                .and_then(serde_json::Value::as_u64)
-        };
-        state.usage.tokens_in = count("prompt_tokens");
-        state.usage.tokens_out = count("completion_tokens");
+        deliver_whole(body, text, "/choices/0/finish_reason", state, on_text);
         Ok(())
     }
 
@@ -109,14 +99,12 @@ impl Provider for OpenAi {
             return Ok(());
         }
         if event.name == "error" {
-            return Err(DecodeError::Provider(super::provider::error_message(data)));
+            return Err(DecodeError::Provider(error_message(data)));
         }
         let chunk: Chunk = serde_json::from_str(data)
             .map_err(|e| DecodeError::BadChunk(format!("{e} in chunk '{}'", short(data))))?;
         if let Some(err) = chunk.error {
-            return Err(DecodeError::Provider(super::provider::error_message(
-                &json!({ "error": err }).to_string(),
-            )));
+            return Err(provider_error(&err));
         }
         for choice in chunk.choices {
             if let Some(text) = choice.delta.and_then(|d| d.content)
@@ -124,17 +112,15 @@ impl Provider for OpenAi {
             {
                 on_text(&text);
             }
+            if let Some(word) = choice.finish_reason {
+                state.finish = Some(FinishReason::from_provider(&word));
+            }
         }
         if let Some(u) = chunk.usage {
-            state.usage.tokens_in = u.prompt_tokens.or(state.usage.tokens_in);
-            state.usage.tokens_out = u.completion_tokens.or(state.usage.tokens_out);
+            u.add_to(&mut state.usage);
         }
         Ok(())
     }
-}
-
-pub(super) fn short(data: &str) -> String {
-    super::provider::truncate(data, 120)
 }
 
 #[cfg(test)]
@@ -161,6 +147,12 @@ mod tests {
         )
         .unwrap();
         p.decode(
+            &ev(r#"{"choices":[{"delta":{},"finish_reason":"length"}]}"#),
+            &mut state,
+            &mut on,
+        )
+        .unwrap();
+        p.decode(
             &ev(r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#),
             &mut state,
             &mut on,
@@ -173,6 +165,7 @@ mod tests {
         ));
         assert_eq!(text, ["hi"]);
         assert!(state.done);
+        assert_eq!(state.finish, Some(FinishReason::Length));
         assert_eq!(
             (state.usage.tokens_in, state.usage.tokens_out),
             (Some(3), Some(1))

@@ -1,77 +1,30 @@
 //! What every wire format provides: how to build a streaming chat request and a model-list
 //! request, and how to turn one server-sent event into text deltas, usage and an end marker.
 //!
-//! Providers are stateless; the per-call state (usage so far, whether the end marker arrived)
-//! lives in [`StreamState`], owned by the call.
+//! Providers are stateless; the per-call state (usage so far, the finish reason, whether the end
+//! marker arrived) lives in [`StreamState`], owned by the call. Which provider serves a kind is
+//! decided one level up (`llm::for_kind`), so this trait knows no implementation of itself.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize as _;
 
 use super::config::ProviderKind;
+use super::error_text::truncate;
+use super::message::{FinishReason, Message, Params, Usage};
 use super::sse::Event;
-
-/// One chat message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Message {
-    pub role: Role,
-    pub content: String,
-}
-
-impl Message {
-    pub fn system(content: impl Into<String>) -> Self {
-        Self {
-            role: Role::System,
-            content: content.into(),
-        }
-    }
-
-    pub fn user(content: impl Into<String>) -> Self {
-        Self {
-            role: Role::User,
-            content: content.into(),
-        }
-    }
-
-    pub fn assistant(content: impl Into<String>) -> Self {
-        Self {
-            role: Role::Assistant,
-            content: content.into(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    System,
-    User,
-    Assistant,
-}
-
-/// Sampling parameters sent with a request (and hashed into the cache key).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Params {
-    pub max_tokens: u32,
-    pub temperature: f64,
-}
-
-/// Token counts reported by the provider.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
-    pub tokens_in: Option<u64>,
-    pub tokens_out: Option<u64>,
-}
 
 /// Per-call decoding state.
 #[derive(Debug, Default)]
-pub struct StreamState {
+pub(super) struct StreamState {
     pub usage: Usage,
     /// The provider's end-of-stream marker arrived (`[DONE]`, `message_stop`).
     pub done: bool,
+    /// Why the provider said the reply ended, once it has said so.
+    pub finish: Option<FinishReason>,
 }
 
 /// Why one event could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DecodeError {
+pub(super) enum DecodeError {
     /// The event's JSON did not parse.
     BadChunk(String),
     /// The provider sent an error in the stream.
@@ -79,7 +32,7 @@ pub enum DecodeError {
 }
 
 /// A wire format.
-pub trait Provider: Send + Sync {
+pub(super) trait Provider: Send + Sync {
     fn kind(&self) -> ProviderKind;
 
     /// The chat endpoint under `base_url`.
@@ -130,14 +83,6 @@ pub trait Provider: Send + Sync {
     }
 }
 
-/// The provider for a kind.
-pub fn for_kind(kind: ProviderKind) -> &'static dyn Provider {
-    match kind {
-        ProviderKind::Openai => &super::openai::OpenAi,
-        ProviderKind::Anthropic => &super::anthropic::Anthropic,
-    }
-}
-
 /// A header value the HTTP client will never print.
 pub(crate) fn secret_header(value: &str) -> Option<reqwest::header::HeaderValue> {
     let mut v = reqwest::header::HeaderValue::from_str(value).ok()?;
@@ -147,7 +92,7 @@ pub(crate) fn secret_header(value: &str) -> Option<reqwest::header::HeaderValue>
 
 /// The message of a provider error body such as `{"error": {"message": "..."}}`, else the
 /// start of the raw body.
-pub fn error_message(body: &str) -> String {
+pub(super) fn error_message(body: &str) -> String {
     let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
     let message = parsed.as_ref().and_then(|v| {
         let e = v.get("error").unwrap_or(v);
@@ -160,13 +105,56 @@ pub fn error_message(body: &str) -> String {
     truncate(&text, 300)
 }
 
-pub(crate) fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
+/// The start of an event's data, quoted in a bad-chunk message.
+pub(crate) fn short(data: &str) -> String {
+    truncate(data, 120)
+}
+
+/// Token counts as either wire format spells them (`prompt_tokens`/`completion_tokens` or
+/// `input_tokens`/`output_tokens`), in a stream event or a whole reply.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct WireUsage {
+    #[serde(alias = "prompt_tokens")]
+    input_tokens: Option<u64>,
+    #[serde(alias = "completion_tokens")]
+    output_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    /// Counts this event reported replace those so far; counts it left out keep theirs.
+    pub(crate) fn add_to(&self, usage: &mut Usage) {
+        usage.tokens_in = self.input_tokens.or(usage.tokens_in);
+        usage.tokens_out = self.output_tokens.or(usage.tokens_out);
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
+}
+
+/// The common end of decoding a whole (non-streamed) reply: its text as one delta, then its
+/// `usage` object and the finish reason found at `finish_pointer`.
+pub(crate) fn deliver_whole(
+    body: &serde_json::Value,
+    text: &str,
+    finish_pointer: &str,
+    state: &mut StreamState,
+    on_text: &mut dyn FnMut(&str),
+) {
+    if !text.is_empty() {
+        on_text(text);
     }
-    format!("{}...", &text[..end])
+    if let Some(usage) = body
+        .get("usage")
+        .and_then(|u| WireUsage::deserialize(u).ok())
+    {
+        usage.add_to(&mut state.usage);
+    }
+    state.finish = body
+        .pointer(finish_pointer)
+        .and_then(serde_json::Value::as_str)
+        .map(FinishReason::from_provider);
+}
+
+/// A provider's `error` object (`{"message": ...}` or a bare string) as a decode error.
+pub(crate) fn provider_error(error: &serde_json::Value) -> DecodeError {
+    DecodeError::Provider(error_message(
+        &serde_json::json!({ "error": error }).to_string(),
+    ))
 }

@@ -33,7 +33,7 @@ pub struct Recorder {
 impl Recorder {
     /// Opens the database at `path` and starts the thread.
     pub fn open(path: &Path, config: &StoreConfig) -> Result<Self, Error> {
-        let store = Store::open(path, config).map_err(|e| Error::Record(e.to_string()))?;
+        let store = Store::open(path, config).map_err(Error::Record)?;
         Self::from_store(store)
     }
 
@@ -56,7 +56,7 @@ impl Recorder {
                 }
                 drop(store);
             })
-            .map_err(|e| Error::Record(format!("cannot start the recording thread: {e}")))?;
+            .map_err(|e| Error::Recorder(format!("cannot start the recording thread: {e}")))?;
         Ok(Self {
             tx,
             thread: Arc::new(Mutex::new(Some(thread))),
@@ -67,18 +67,14 @@ impl Recorder {
     pub async fn insert(&self, g: NewGeneration) -> Result<i64, Error> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Insert(Box::new(g), reply))?;
-        rx.await
-            .map_err(|_| gone())?
-            .map_err(|e| Error::Record(e.to_string()))
+        rx.await.map_err(|_| gone())?.map_err(Error::Record)
     }
 
     /// The cached reply for `key`, if any.
     pub async fn cached(&self, key: &str) -> Result<Option<CachedResponse>, Error> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Cached(key.to_owned(), reply))?;
-        rx.await
-            .map_err(|_| gone())?
-            .map_err(|e| Error::Record(e.to_string()))
+        rx.await.map_err(|_| gone())?.map_err(Error::Record)
     }
 
     /// Finishes the queued work, closes the database and waits for the thread (blocking).
@@ -101,5 +97,5 @@ impl Recorder {
 }
 
 fn gone() -> Error {
-    Error::Record("the recording thread has stopped".into())
+    Error::Recorder("the recording thread has stopped".into())
 }

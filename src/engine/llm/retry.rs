@@ -6,13 +6,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::config::RetryConfig;
 
 /// Statuses worth another attempt: rate limits, timeouts and server errors.
-pub fn is_retryable_status(status: u16) -> bool {
+pub(super) fn is_retryable_status(status: u16) -> bool {
     matches!(status, 408 | 409 | 429) || (500..600).contains(&status)
 }
 
 /// The server's requested wait: `retry-after-ms`, else `Retry-After` in (possibly fractional)
 /// seconds or as an HTTP date.
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub(super) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let text = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
     let number = |name: &str| {
         text(name)?
@@ -71,7 +71,7 @@ fn http_date(s: &str) -> Option<u64> {
 
 /// What to do after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
+pub(super) enum Next {
     /// Wait this long, then try again.
     Wait(Duration),
     /// No retries left.
@@ -82,14 +82,14 @@ pub enum Next {
 
 /// The backoff state of one call.
 #[derive(Debug)]
-pub struct Backoff {
+pub(super) struct Backoff {
     config: RetryConfig,
     retries: u32,
     seed: u64,
 }
 
 impl Backoff {
-    pub fn new(config: &RetryConfig) -> Self {
+    pub(super) fn new(config: &RetryConfig) -> Self {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
@@ -101,12 +101,12 @@ impl Backoff {
     }
 
     /// Attempts made so far, counting the first.
-    pub fn attempts(&self) -> u32 {
+    pub(super) fn attempts(&self) -> u32 {
         self.retries + 1
     }
 
     /// Decides after a failed attempt; `retry_after` is the server's request, if any.
-    pub fn next(&mut self, retry_after: Option<Duration>) -> Next {
+    pub(super) fn next(&mut self, retry_after: Option<Duration>) -> Next {
         if self.retries >= self.config.max_retries {
             return Next::GiveUp;
         }

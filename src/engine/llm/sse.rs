@@ -8,7 +8,7 @@
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event<'a> {
+pub(super) struct Event<'a> {
     /// The `event:` field, empty when absent.
     pub name: &'a str,
     /// The `data:` lines joined with `\n`.
@@ -17,7 +17,7 @@ pub struct Event<'a> {
 
 /// The parser state between reads.
 #[derive(Debug, Default)]
-pub struct Parser {
+pub(super) struct Parser {
     buf: Vec<u8>,
     name: String,
     data: String,
@@ -27,16 +27,16 @@ pub struct Parser {
 /// A line that is not UTF-8.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the event stream is not valid UTF-8")]
-pub struct InvalidUtf8;
+pub(super) struct InvalidUtf8;
 
 impl Parser {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self::default()
     }
 
     /// Feeds a piece of the stream, calling `on_event` for every event it completes; stops at
     /// the first error `on_event` returns.
-    pub fn feed<E: From<InvalidUtf8>>(
+    pub(super) fn feed<E: From<InvalidUtf8>>(
         &mut self,
         bytes: &[u8],
         on_event: &mut dyn FnMut(Event<'_>) -> Result<(), E>,
@@ -86,7 +86,7 @@ impl Parser {
     }
 
     /// Ends the stream: dispatches an event left without its final blank line.
-    pub fn finish<E: From<InvalidUtf8>>(
+    pub(super) fn finish<E: From<InvalidUtf8>>(
         &mut self,
         on_event: &mut dyn FnMut(Event<'_>) -> Result<(), E>,
     ) -> Result<(), E> {

@@ -1,24 +1,109 @@
 //! Records a sandbox run in the store: a `sandbox` run (unless the caller records into an
-//! existing pipeline run and stage), its `processes` row, and every output line via the
-//! batched [`LogWriter`]. The store is synchronous; writes are batched (one transaction per
-//! 4096 lines or 100 ms), so a front-end may call this from its output loop.
+//! existing pipeline run and stage), its `processes` row, and every output line.
+//!
+//! Lines go to a writer thread with its own connection, so a slow or locked database never
+//! stalls the output loop (nor, through the pipes, the program). The thread writes batches (one
+//! transaction per 4096 lines or 100 ms); a failed write keeps the batch and retries with
+//! backoff while the program runs. Memory is bounded: lines waiting for the store may use at
+//! most [`QUEUE_BYTES`]. When the queue is full, a store that works but lags slows the output
+//! loop down (no line is lost to a slow disk); a store that fails makes new lines count as
+//! dropped instead, so the program's output still flows. Dropped lines are added to
+//! `runs.log_lines_dropped`, and a run that lost lines to a store error is finished as failed
+//! with the reason.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::engine::store::{
-    LogLevel, LogLine, LogStream, LogWriter, NewProcess, NewRun, ProcessEnd, ProcessStatus,
-    RunKind, Status, Store,
+    self, LogLevel, LogLine, LogStream, NewProcess, NewRun, ProcessEnd, ProcessStatus, RunKind,
+    Status, Store,
 };
 
 use super::Error;
-use super::run::{Isolation, Limit, Outcome, OutputLine, RunSpec, Stream, Termination};
+use super::outcome::{Limit, Outcome, OutputLine, Stream, Termination};
+use super::run::{Isolation, RunSpec};
+
+/// Bytes of lines (text plus a fixed per-line overhead) waiting for the store, at most.
+pub const QUEUE_BYTES: u64 = 16 << 20;
+/// Accounted per line on top of its text (the struct and allocator overhead).
+const LINE_OVERHEAD: u64 = 64;
+/// Lines per transaction.
+const BATCH_LINES: usize = 4096;
+/// Longest time a line waits before its batch is written.
+const MAX_DELAY: Duration = Duration::from_millis(100);
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+const MAX_RETRY: Duration = Duration::from_secs(2);
+
+/// What the writer thread and the recording share.
+#[derive(Default)]
+struct Shared {
+    queued_bytes: AtomicU64,
+    /// Lines dropped because the queue was full or the store never took them.
+    dropped: AtomicU64,
+    /// The first store error, kept for the report.
+    error: Mutex<Option<String>>,
+    /// Set when `error` is first set; cleared by [`Recording::take_new_error`].
+    error_is_new: AtomicBool,
+    /// The last write failed (and nothing was written since).
+    failing: AtomicBool,
+    /// Notified whenever the writer frees queue room or starts failing.
+    room: Condvar,
+    room_lock: Mutex<()>,
+}
+
+impl Shared {
+    fn wake_producer(&self) {
+        let _guard = self
+            .room_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.room.notify_all();
+    }
+
+    fn set_error(&self, e: &store::Error) {
+        self.failing.store(true, Ordering::Release);
+        let mut slot = self
+            .error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(e.to_string());
+            self.error_is_new.store(true, Ordering::Release);
+        }
+    }
+
+    fn error(&self) -> Option<String> {
+        self.error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// How the recording of the output went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordReport {
+    /// Lines that are not in the store (queue full or store errors).
+    pub lines_dropped: u64,
+    /// The first store error met while recording lines, if any.
+    pub error: Option<String>,
+}
 
 /// An open recording of one sandbox run.
 pub struct Recording<'a> {
     store: &'a Store,
+    /// The run the lines belong to.
+    run_id: i64,
     /// The run created for this process (standalone runs), finished with it.
     own_run: Option<i64>,
     stage_id: Option<i64>,
     process_id: i64,
-    writer: LogWriter<'a>,
+    lines: Option<Sender<LogLine>>,
+    writer: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
 }
 
 impl<'a> Recording<'a> {
@@ -56,12 +141,37 @@ impl<'a> Recording<'a> {
             }),
             isolation: serde_json::json!({ "mode": spec.isolation }),
         })?;
+        let (path, config) = (store.path().to_owned(), store.config().clone());
+        let shared = Arc::new(Shared::default());
+        // Unbounded as a channel: `QUEUE_BYTES` bounds it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let writer = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("kiln-log-writer".into())
+                // The writer's own connection opens on its thread, while the sandbox starts.
+                .spawn(move || match Store::open(&path, &config) {
+                    Ok(conn) => write_lines(&conn, run_id, &rx, &shared),
+                    Err(e) => {
+                        shared.set_error(&e);
+                        let lost = rx.iter().count() as u64;
+                        shared.dropped.fetch_add(lost, Ordering::AcqRel);
+                    }
+                })
+                .map_err(|source| Error::Io {
+                    what: "start the log writer".into(),
+                    source,
+                })?
+        };
         Ok(Self {
             store,
+            run_id,
             own_run,
             stage_id,
             process_id,
-            writer: LogWriter::new(store, run_id),
+            lines: Some(tx),
+            writer: Some(writer),
+            shared,
         })
     }
 
@@ -73,35 +183,79 @@ impl<'a> Recording<'a> {
         self.own_run
     }
 
-    /// Appends one output line (batched).
-    pub fn line(&mut self, line: OutputLine) -> Result<(), crate::engine::Error> {
+    /// Queues one output line. While the store works but lags, waits for queue room (so no
+    /// line is lost to a slow disk); while it fails, a line that does not fit in the queue is
+    /// dropped and counted instead, so the output goes on.
+    pub fn line(&mut self, line: OutputLine) {
         let (stream, level) = match line.stream {
             Stream::Stdout => (LogStream::Stdout, LogLevel::Info),
             Stream::Stderr => (LogStream::Stderr, LogLevel::Warn),
         };
-        self.writer.push(LogLine {
+        let cost = line.text.len() as u64 + LINE_OVERHEAD;
+        let line = LogLine {
             stage_id: self.stage_id,
             ts: line.ts_us,
             stream,
             level,
             text: line.text,
-        })?;
-        Ok(())
+        };
+        let Some(tx) = &self.lines else { return };
+        loop {
+            // The only producer: nobody else adds between this check and the add below.
+            if self.shared.queued_bytes.load(Ordering::Acquire) + cost <= QUEUE_BYTES {
+                self.shared.queued_bytes.fetch_add(cost, Ordering::AcqRel);
+                if tx.send(line).is_err() {
+                    self.shared.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
+                    self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                return;
+            }
+            if self.shared.failing.load(Ordering::Acquire) {
+                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            let guard = self
+                .shared
+                .room_lock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _ = self
+                .shared
+                .room
+                .wait_timeout(guard, Duration::from_millis(50));
+        }
     }
 
-    /// Records how the run ended (or why it could not start).
-    pub fn finish(mut self, result: Result<&Outcome, &Error>) -> Result<(), crate::engine::Error> {
-        self.writer.flush()?;
-        let (status, end, run_status, error) = match result {
+    /// The store error met while writing lines, the first time it is asked after it happened
+    /// (so a front-end can say it once, while the run goes on).
+    pub fn take_new_error(&self) -> Option<String> {
+        if self.shared.error_is_new.swap(false, Ordering::AcqRel) {
+            self.shared.error()
+        } else {
+            None
+        }
+    }
+
+    /// Writes the lines still queued (retrying a locked database for up to its busy timeout),
+    /// then records how the run ended (or why it could not start). Lines that never reached
+    /// the store are counted in `runs.log_lines_dropped`; when a store error lost lines, a
+    /// standalone run is finished as failed with the reason.
+    pub fn finish(
+        mut self,
+        result: Result<&Outcome, &Error>,
+    ) -> Result<RecordReport, crate::engine::Error> {
+        drop(self.lines.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+        let report = RecordReport {
+            lines_dropped: self.shared.dropped.load(Ordering::Acquire),
+            error: self.shared.error(),
+        };
+        let (status, end, mut run_status, mut error) = match result {
             Err(e) => {
                 let msg = e.to_string();
-                self.writer.push(LogLine::now(
-                    self.stage_id,
-                    LogStream::Kiln,
-                    LogLevel::Error,
-                    msg.clone(),
-                ))?;
-                self.writer.flush()?;
+                self.kiln_line(LogLevel::Error, msg.clone());
                 (
                     ProcessStatus::FailedToStart,
                     ProcessEnd::default(),
@@ -110,56 +264,171 @@ impl<'a> Recording<'a> {
                 )
             }
             Ok(o) => {
-                let status = if o.limit.is_some_and(Limit::kills) {
-                    ProcessStatus::Limit
-                } else if o.cancelled {
-                    ProcessStatus::Cancelled
-                } else {
-                    match o.termination {
-                        Termination::Exited(_) => ProcessStatus::Exited,
-                        Termination::Signaled(_) => ProcessStatus::Signaled,
-                    }
-                };
-                let (exit_code, signal) = match o.termination {
-                    Termination::Exited(c) => (Some(c), None),
-                    Termination::Signaled(s) => (None, Some(s)),
-                };
                 if o.isolation == Isolation::UnsafeNone {
-                    self.writer.push(LogLine::now(
-                        self.stage_id,
-                        LogStream::Kiln,
+                    self.kiln_line(
                         LogLevel::Warn,
-                        "ran without isolation (--unsafe-no-isolation)",
-                    ))?;
+                        "ran without isolation (--unsafe-no-isolation)".into(),
+                    );
                 }
-                let run_status = if o.cancelled {
-                    Status::Cancelled
-                } else if o.termination == Termination::Exited(0) && o.limit.is_none() {
-                    Status::Succeeded
-                } else {
-                    Status::Failed
-                };
-                let end = ProcessEnd {
-                    exit_code,
-                    signal,
-                    limit_hit: o.limit.map(|l| l.as_str().to_owned()),
-                    wall_ms: o.wall_ms,
-                    user_ms: o.user_ms,
-                    sys_ms: o.sys_ms,
-                    max_rss_kb: o.max_rss_kb,
-                    stdout_bytes: o.stdout_bytes,
-                    stderr_bytes: o.stderr_bytes,
-                    bytes_dropped: o.bytes_dropped,
-                };
+                let (status, end, run_status) = process_end(o);
                 (status, end, run_status, None)
             }
         };
-        self.writer.flush()?;
+        if report.lines_dropped > 0 {
+            self.store
+                .add_dropped_log_lines(self.run_id, report.lines_dropped)?;
+            if let Some(e) = &report.error {
+                run_status = Status::Failed;
+                error.get_or_insert_with(|| {
+                    format!("{} output lines not recorded: {e}", report.lines_dropped)
+                });
+            }
+        }
         self.store.finish_process(self.process_id, status, &end)?;
         if let Some(run_id) = self.own_run {
             self.store
                 .finish_run(run_id, run_status, error.as_deref())?;
         }
-        Ok(())
+        Ok(report)
     }
+
+    /// One of kiln's own lines about the run, written at once. Best effort: finishing the
+    /// run's rows matters more than this line.
+    fn kiln_line(&self, level: LogLevel, text: String) {
+        let line = LogLine::now(self.stage_id, LogStream::Kiln, level, text);
+        if let Err(e) = self.store.append_logs(self.run_id, &[line]) {
+            tracing::warn!(
+                run = self.run_id,
+                "cannot record kiln's note on the run: {e}"
+            );
+        }
+    }
+}
+
+impl Drop for Recording<'_> {
+    fn drop(&mut self) {
+        drop(self.lines.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// The process row's status and figures, and the run status, for a finished program.
+fn process_end(o: &Outcome) -> (ProcessStatus, ProcessEnd, Status) {
+    let status = if o.limit.is_some_and(Limit::kills) {
+        ProcessStatus::Limit
+    } else if o.cancelled {
+        ProcessStatus::Cancelled
+    } else {
+        match o.termination {
+            Termination::Exited(_) => ProcessStatus::Exited,
+            Termination::Signaled(_) => ProcessStatus::Signaled,
+        }
+    };
+    let (exit_code, signal) = match o.termination {
+        Termination::Exited(c) => (Some(c), None),
+        Termination::Signaled(s) => (None, Some(s)),
+    };
+    let run_status = if o.cancelled {
+        Status::Cancelled
+    } else if o.termination == Termination::Exited(0) && o.limit.is_none() {
+        Status::Succeeded
+    } else {
+        Status::Failed
+    };
+    let end = ProcessEnd {
+        exit_code,
+        signal,
+        limit_hit: o.limit.map(|l| l.as_str().to_owned()),
+        wall_ms: o.wall_ms,
+        user_ms: o.user_ms,
+        sys_ms: o.sys_ms,
+        max_rss_kb: o.max_rss_kb,
+        stdout_bytes: o.stdout_bytes,
+        stderr_bytes: o.stderr_bytes,
+        bytes_dropped: o.bytes_dropped,
+    };
+    (status, end, run_status)
+}
+
+/// The writer thread: batches lines, writes them, keeps a failed batch and retries it with
+/// backoff. After the channel closes it retries a locked database for up to its busy timeout
+/// more, then counts what is left as dropped.
+fn write_lines(store: &Store, run_id: i64, rx: &Receiver<LogLine>, shared: &Shared) {
+    let mut batch: Vec<LogLine> = Vec::new();
+    let mut batch_bytes = 0u64;
+    let mut oldest: Option<Instant> = None;
+    let mut retry_at: Option<Instant> = None;
+    let mut backoff = FIRST_RETRY;
+    let mut closed_at: Option<Instant> = None;
+    let grace = Duration::from_millis(store.config().busy_timeout_ms).max(MAX_RETRY);
+    loop {
+        if closed_at.is_none() {
+            let wake = [oldest.map(|t| t + MAX_DELAY), retry_at]
+                .into_iter()
+                .flatten()
+                .max();
+            let got = match wake {
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some(t) => rx.recv_timeout(t.saturating_duration_since(Instant::now())),
+            };
+            match got {
+                Ok(first) => {
+                    let mut next = Some(first);
+                    while let Some(line) = next {
+                        batch_bytes += line.text.len() as u64 + LINE_OVERHEAD;
+                        batch.push(line);
+                        next = if batch.len() < BATCH_LINES {
+                            rx.try_recv().ok()
+                        } else {
+                            None
+                        };
+                    }
+                    oldest.get_or_insert_with(Instant::now);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => closed_at = Some(Instant::now()),
+            }
+        } else if let Some(t) = retry_at {
+            std::thread::sleep(t.saturating_duration_since(Instant::now()));
+        }
+        let due = closed_at.is_some()
+            || batch.len() >= BATCH_LINES
+            || oldest.is_some_and(|t| t.elapsed() >= MAX_DELAY);
+        let may_retry = retry_at.is_none_or(|t| Instant::now() >= t);
+        if due && may_retry && !batch.is_empty() {
+            match store.append_logs(run_id, &batch) {
+                Ok(_) => {
+                    shared.queued_bytes.fetch_sub(batch_bytes, Ordering::AcqRel);
+                    shared.failing.store(false, Ordering::Release);
+                    shared.wake_producer();
+                    batch.clear();
+                    batch_bytes = 0;
+                    oldest = None;
+                    retry_at = None;
+                    backoff = FIRST_RETRY;
+                }
+                Err(e) => {
+                    tracing::warn!(run = run_id, "cannot record output lines (will retry): {e}");
+                    shared.set_error(&e);
+                    shared.wake_producer();
+                    let locked = matches!(e, store::Error::Locked { .. });
+                    let gave_up = closed_at.is_some_and(|t| !locked || t.elapsed() >= grace);
+                    if gave_up {
+                        break;
+                    }
+                    retry_at = Some(Instant::now() + backoff);
+                    backoff = (backoff * 2).min(MAX_RETRY);
+                }
+            }
+        }
+        if closed_at.is_some() && batch.is_empty() {
+            break;
+        }
+    }
+    shared
+        .dropped
+        .fetch_add(batch.len() as u64, Ordering::AcqRel);
+    shared.queued_bytes.fetch_sub(batch_bytes, Ordering::AcqRel);
 }

@@ -1,10 +1,14 @@
 //! The seccomp filter installed right before `execve`: a deny list on top of the namespaces.
 //!
-//! Denied calls fail with `EPERM` (programs see an ordinary error, not a crash): tracing,
-//! (un)mounting and namespace changes, the kernel keyring, bpf and perf, kernel modules and
-//! kexec, terminal input injection (`TIOCSTI`, `TIOCLINUX`), and `clone` with namespace flags.
-//! `clone3` fails with `ENOSYS` because its flags live in memory a filter cannot read; libc
-//! then falls back to `clone`, whose flags the filter checks.
+//! Denied calls fail with `EPERM` (programs see an ordinary error, not a crash): tracing and
+//! other processes' memory, (un)mounting and the new mount API, namespace changes, the kernel
+//! keyring, bpf and perf, `userfaultfd`, kernel modules and kexec, file handles, io_uring, the
+//! clock, terminal input injection (`TIOCSTI`, `TIOCLINUX`), and `clone` with namespace flags.
+//! The list was reviewed against Docker's default profile; NUMA calls and `personality` stay
+//! allowed, as there.
+//! Setting the setuid or setgid bit on a file (`chmod`, `open` with `O_CREAT`, `mknod`) fails
+//! with `EPERM`. `clone3` and `openat2` fail with `ENOSYS` because their flags live in memory a
+//! filter cannot read; libc then falls back to `clone` and `openat`, which the filter checks.
 
 use std::collections::BTreeMap;
 
@@ -54,10 +58,47 @@ const DENIED: &[i64] = &[
     libc::SYS_swapoff,
     libc::SYS_reboot,
     libc::SYS_quotactl,
+    // io_uring: a large kernel attack surface that also bypasses syscall filtering of the
+    // operations it performs (Docker's default profile and Codex's sandbox deny it too).
+    libc::SYS_io_uring_setup,
+    libc::SYS_io_uring_enter,
+    libc::SYS_io_uring_register,
+    // The rest of Docker's default deny list that unprivileged programs could reach.
+    libc::SYS_clock_settime,
+    libc::SYS_clock_adjtime,
+    libc::SYS_settimeofday,
+    libc::SYS_name_to_handle_at,
+    libc::SYS_lookup_dcookie,
+    libc::SYS_kcmp,
     #[cfg(target_arch = "x86_64")]
     libc::SYS_iopl,
     #[cfg(target_arch = "x86_64")]
     libc::SYS_ioperm,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_uselib,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_ustat,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_sysfs,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS__sysctl,
+];
+
+/// Calls that set a file mode, and the index of their mode argument.
+const MODE_CALLS: &[(i64, u8)] = &[
+    (libc::SYS_fchmod, 1),
+    (libc::SYS_fchmodat, 2),
+    (libc::SYS_fchmodat2, 2),
+    (libc::SYS_openat, 3),
+    (libc::SYS_mknodat, 2),
+    #[cfg(target_arch = "x86_64")]
+    (libc::SYS_chmod, 1),
+    #[cfg(target_arch = "x86_64")]
+    (libc::SYS_open, 2),
+    #[cfg(target_arch = "x86_64")]
+    (libc::SYS_creat, 1),
+    #[cfg(target_arch = "x86_64")]
+    (libc::SYS_mknod, 1),
 ];
 
 /// `clone` flags that would create namespaces.
@@ -98,6 +139,22 @@ fn deny_filter() -> Result<BpfProgram, seccompiler::BackendError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     rules.insert(libc::SYS_clone, clone);
+    // No setuid or setgid files: in an idmapped work directory the program's files belong to
+    // the directory's host owner (possibly root), so such a bit would hand out that user.
+    for (nr, mode_arg) in MODE_CALLS {
+        let rules_for = [libc::S_ISUID, libc::S_ISGID]
+            .iter()
+            .map(|&bit| {
+                SeccompRule::new(vec![SeccompCondition::new(
+                    *mode_arg,
+                    SeccompCmpArgLen::Dword,
+                    SeccompCmpOp::MaskedEq(u64::from(bit)),
+                    u64::from(bit),
+                )?])
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        rules.insert(*nr, rules_for);
+    }
     SeccompFilter::new(
         rules,
         SeccompAction::Allow,
@@ -109,7 +166,10 @@ fn deny_filter() -> Result<BpfProgram, seccompiler::BackendError> {
 
 fn clone3_filter() -> Result<BpfProgram, seccompiler::BackendError> {
     SeccompFilter::new(
-        BTreeMap::from([(libc::SYS_clone3, Vec::new())]),
+        BTreeMap::from([
+            (libc::SYS_clone3, Vec::new()),
+            (libc::SYS_openat2, Vec::new()),
+        ]),
         SeccompAction::Allow,
         SeccompAction::Errno(libc::ENOSYS as u32),
         ARCH,

@@ -39,10 +39,15 @@ pub struct InitSpec {
     pub root_dir: PathBuf,
     pub ro: Vec<PathBuf>,
     pub rw: Vec<PathBuf>,
+    /// Writable directories bound through an idmapped mount (kiln runs as root).
+    pub idmaps: Vec<super::ownership::Idmap>,
     /// `cgroup.procs` files the init joins before dropping privileges.
     pub cgroup_procs: Vec<PathBuf>,
     pub timeout_ms: u64,
+    /// RLIMIT_CPU of each process.
     pub cpu_secs: u64,
+    /// CPU time of the whole run (all its processes), enforced by pid 1.
+    pub cpu_ms: u64,
     pub open_files: u64,
     pub disk_bytes: u64,
     /// RLIMIT_AS per process, when no memory cgroup applies.
@@ -62,6 +67,8 @@ pub struct Report {
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub timed_out: bool,
+    /// The whole run used up its CPU time; pid 1 killed it.
+    pub cpu_exceeded: bool,
     pub cancelled: bool,
     /// The work dir or `/tmp` tmpfs was full when the program ended.
     pub disk_full: bool,

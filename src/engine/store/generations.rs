@@ -25,6 +25,9 @@ pub struct NewGeneration {
     pub error: Option<String>,
     pub cache_key: Option<String>,
     pub cache_hit: bool,
+    /// Why the reply ended: `stop`, `length`, `tool_calls`, `content_filter` (or another word
+    /// the provider used), `error` or `cancelled`; `None` when the provider said nothing.
+    pub finish_reason: Option<String>,
 }
 
 /// A stored reply that can answer an identical request.
@@ -35,6 +38,8 @@ pub struct CachedResponse {
     pub response: String,
     pub tokens_in: Option<i64>,
     pub tokens_out: Option<i64>,
+    /// The finish reason of the original reply (a cut reply stays cut when served again).
+    pub finish_reason: Option<String>,
 }
 
 /// One recorded generation, as read back.
@@ -56,6 +61,8 @@ pub struct Generation {
     pub cache_key: Option<String>,
     pub cache_hit: bool,
     pub created_at: i64,
+    /// See [`NewGeneration::finish_reason`]; `None` for calls recorded before schema version 2.
+    pub finish_reason: Option<String>,
 }
 
 /// Usage of one model on one day (UTC).
@@ -68,6 +75,8 @@ pub struct UsageRow {
     pub calls: i64,
     pub errors: i64,
     pub cache_hits: i64,
+    /// Replies cut at `max_tokens` (`finish_reason = 'length'`).
+    pub truncated: i64,
     pub tokens_in: i64,
     pub tokens_out: i64,
     pub cost_usd: f64,
@@ -80,8 +89,9 @@ impl Store {
             .execute(
                 "INSERT INTO generations (run_id, stage_id, provider, model, messages, params,
                      response, tokens_in, tokens_out, latency_ms, ttft_ms, cost_usd, status, error,
-                     cache_key, cache_hit, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                     cache_key, cache_hit, created_at, finish_reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                         ?18)",
                 params![
                     g.run_id,
                     g.stage_id,
@@ -100,6 +110,7 @@ impl Store {
                     g.cache_key,
                     g.cache_hit,
                     now_micros(),
+                    g.finish_reason,
                 ],
             )
             .map_err(|e| self.err(e))?;
@@ -110,7 +121,7 @@ impl Store {
     pub fn cached_response(&self, cache_key: &str) -> Result<Option<CachedResponse>> {
         self.conn
             .query_row(
-                "SELECT id, response, tokens_in, tokens_out FROM generations
+                "SELECT id, response, tokens_in, tokens_out, finish_reason FROM generations
                  WHERE cache_key = ?1 AND status = 'ok' AND cache_hit = 0 AND response IS NOT NULL
                  ORDER BY id DESC LIMIT 1",
                 [cache_key],
@@ -120,6 +131,7 @@ impl Store {
                         response: r.get(1)?,
                         tokens_in: r.get(2)?,
                         tokens_out: r.get(3)?,
+                        finish_reason: r.get(4)?,
                     })
                 },
             )
@@ -132,7 +144,8 @@ impl Store {
         self.conn
             .query_row(
                 "SELECT id, provider, model, messages, params, response, tokens_in, tokens_out,
-                        latency_ms, ttft_ms, cost_usd, status, error, cache_key, cache_hit, created_at
+                        latency_ms, ttft_ms, cost_usd, status, error, cache_key, cache_hit, created_at,
+                        finish_reason
                  FROM generations WHERE id = ?1",
                 [id],
                 |r| {
@@ -153,6 +166,7 @@ impl Store {
                         cache_key: r.get(13)?,
                         cache_hit: r.get(14)?,
                         created_at: r.get(15)?,
+                        finish_reason: r.get(16)?,
                     })
                 },
             )
@@ -171,7 +185,7 @@ impl Store {
             .prepare(
                 "SELECT date(created_at / 1000000, 'unixepoch') AS day, provider, model,
                         count(*), sum(status != 'ok'), sum(cache_hit),
-                        coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0),
+                        coalesce(sum(finish_reason = 'length'), 0), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0),
                         coalesce(sum(cost_usd), 0.0)
                  FROM generations WHERE created_at >= ?1
                  GROUP BY day, provider, model ORDER BY day DESC, provider, model",
@@ -186,9 +200,10 @@ impl Store {
                     calls: r.get(3)?,
                     errors: r.get(4)?,
                     cache_hits: r.get(5)?,
-                    tokens_in: r.get(6)?,
-                    tokens_out: r.get(7)?,
-                    cost_usd: r.get(8)?,
+                    truncated: r.get(6)?,
+                    tokens_in: r.get(7)?,
+                    tokens_out: r.get(8)?,
+                    cost_usd: r.get(9)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -226,14 +241,21 @@ mod tests {
             cost_usd: Some(0.5),
             ..NewGeneration::default()
         };
-        s.insert_generation(&NewGeneration {
-            response: Some("old".into()),
-            ..base.clone()
-        })
-        .unwrap();
+        let old = s
+            .insert_generation(&NewGeneration {
+                response: Some("old".into()),
+                finish_reason: Some("length".into()),
+                ..base.clone()
+            })
+            .unwrap();
+        assert_eq!(
+            s.generation(old).unwrap().finish_reason.as_deref(),
+            Some("length")
+        );
         let newest = s
             .insert_generation(&NewGeneration {
                 response: Some("new".into()),
+                finish_reason: Some("stop".into()),
                 ..base.clone()
             })
             .unwrap();
@@ -245,12 +267,18 @@ mod tests {
         .unwrap();
         let hit = s.cached_response("k").unwrap().unwrap();
         assert_eq!((hit.id, hit.response.as_str()), (newest, "new"));
+        assert_eq!(hit.finish_reason.as_deref(), Some("stop"));
         assert!(s.cached_response("other").unwrap().is_none());
         let stats = s.stats_by_model_and_day(0).unwrap();
         assert_eq!(stats.len(), 1);
         assert_eq!(
-            (stats[0].calls, stats[0].errors, stats[0].tokens_in),
-            (3, 1, 30)
+            (
+                stats[0].calls,
+                stats[0].errors,
+                stats[0].truncated,
+                stats[0].tokens_in
+            ),
+            (3, 1, 1, 30)
         );
         assert!((stats[0].cost_usd - 1.5).abs() < 1e-9);
     }

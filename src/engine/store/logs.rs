@@ -98,7 +98,13 @@ impl Store {
         if lines.is_empty() {
             return Ok(Appended::default());
         }
-        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        // IMMEDIATE: take the write lock up front, so a concurrent writer makes us wait (up to
+        // `busy_timeout_ms`) instead of failing at once when a read upgrades to a write.
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(|e| self.err(e))?;
         let stored: i64 = tx
             .query_row("SELECT log_lines FROM runs WHERE id = ?1", [run_id], |r| {
                 r.get(0)
@@ -144,6 +150,17 @@ impl Store {
         .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(appended)
+    }
+
+    /// Counts `n` more lines of run `run_id` as dropped (lines that could not be stored).
+    pub fn add_dropped_log_lines(&self, run_id: i64, n: u64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE runs SET log_lines_dropped = log_lines_dropped + ?2 WHERE id = ?1",
+                params![run_id, n as i64],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     /// The newest `limit` lines of a run, oldest first.

@@ -56,6 +56,10 @@ CREATE TABLE trusted_configs (
     trusted_at INTEGER NOT NULL
 ) STRICT;
 
+-- The owner's boot id and pid namespace ('<boot_id>/pid:[inode]'): a pid is only compared within
+-- the namespace it was recorded in, and every owner from an earlier boot is gone.
+ALTER TABLE runs ADD COLUMN owner_ns TEXT;
+
 -- Where a test is defined (project-relative file, 1-based line) when the test tool says, so
 -- front-ends can point at a failing test.
 ALTER TABLE test_results ADD COLUMN file TEXT;

@@ -47,6 +47,7 @@ pub(super) fn open(path: &Path, config: &StoreConfig, mode: OpenMode) -> Result<
         conn,
         path: path.to_owned(),
         config: config.clone(),
+        interrupted: Vec::new(),
     };
     store
         .conn
@@ -79,6 +80,14 @@ pub(super) fn open(path: &Path, config: &StoreConfig, mode: OpenMode) -> Result<
     if version < SCHEMA_VERSION {
         migrate::run(&store, version)?;
     }
+    let mut store = store;
+    // Every process that writes cleans up after the ones that died; failing to (a lock held
+    // too long, a full disk) must not stop the command that opened the store.
+    match store.mark_orphaned_runs() {
+        Ok(ids) => store.interrupted = ids,
+        Err(e) => tracing::warn!("cannot mark orphaned runs interrupted: {e}"),
+    }
+    store.ensure_reserve();
     Ok(store)
 }
 

@@ -18,6 +18,8 @@ pub enum ProcessStatus {
     Limit,
     FailedToStart,
     Cancelled,
+    /// Its kiln process ended without recording how it ended.
+    Interrupted,
 }
 
 impl ProcessStatus {
@@ -29,6 +31,7 @@ impl ProcessStatus {
             Self::Limit => "limit",
             Self::FailedToStart => "failed_to_start",
             Self::Cancelled => "cancelled",
+            Self::Interrupted => "interrupted",
         }
     }
 
@@ -39,6 +42,7 @@ impl ProcessStatus {
             "limit" => Self::Limit,
             "failed_to_start" => Self::FailedToStart,
             "cancelled" => Self::Cancelled,
+            "interrupted" => Self::Interrupted,
             _ => Self::Running,
         }
     }

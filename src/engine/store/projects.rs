@@ -44,28 +44,40 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Project> {
     })
 }
 
+/// A project name must be something a person can type and see: not empty, not only spaces,
+/// no control characters.
+fn check_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() {
+        return Err(Error::Invalid(
+            "a project name cannot be empty; pass --name NAME, or leave --name out to use the directory's name".into(),
+        ));
+    }
+    if name.chars().any(char::is_control) || name != name.trim() {
+        return Err(Error::Invalid(format!(
+            "the project name '{}' has control characters or leading/trailing spaces; pick a plain name with --name",
+            name.escape_debug()
+        )));
+    }
+    Ok(())
+}
+
 impl Store {
     /// Adds a project; the name and the root must both be unused.
     pub fn add_project(&self, new: &NewProject) -> Result<Project> {
+        check_name(&new.name)?;
         let root = new.root.to_string_lossy();
-        for (column, value, what) in [
-            ("name", new.name.as_ref(), "name"),
-            ("root", root.as_ref(), "root"),
-        ] {
-            let taken: Option<String> = self
-                .conn
-                .query_row(
-                    &format!("SELECT name FROM projects WHERE {column} = ?1"),
-                    [value],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(|e| self.err(e))?;
-            if let Some(existing) = taken {
-                return Err(Error::Conflict(format!(
-                    "project '{existing}' already has the {what} '{value}'; pick another with --name or remove it with `kiln project rm {existing}`"
-                )));
-            }
+        if let Some(existing) = self.project_with("root", &root)? {
+            return Err(Error::Conflict(format!(
+                "'{root}' is already registered as project '{}'; use that project, rename it with `kiln project rename {} NEW_NAME`, or remove it with `kiln project rm {}`",
+                existing.name, existing.name, existing.name
+            )));
+        }
+        if let Some(existing) = self.project_with("name", &new.name)? {
+            return Err(Error::Conflict(format!(
+                "a project named '{}' already exists (at '{}'); pick another name with --name",
+                existing.name,
+                existing.root.display()
+            )));
         }
         self.conn
             .execute(
@@ -74,6 +86,37 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         self.project_by_id(self.conn.last_insert_rowid())
+    }
+
+    fn project_with(&self, column: &str, value: &str) -> Result<Option<Project>> {
+        self.conn
+            .query_row(
+                &format!("{SELECT} WHERE p.{column} = ?1"),
+                [value],
+                from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Renames a project; the new name must be valid and unused.
+    pub fn rename_project(&self, name: &str, new_name: &str) -> Result<Project> {
+        check_name(new_name)?;
+        let project = self.project_by_name(name)?;
+        if let Some(existing) = self.project_with("name", new_name)? {
+            return Err(Error::Conflict(format!(
+                "a project named '{}' already exists (at '{}'); pick another name",
+                existing.name,
+                existing.root.display()
+            )));
+        }
+        self.conn
+            .execute(
+                "UPDATE projects SET name = ?2 WHERE id = ?1",
+                params![project.id, new_name],
+            )
+            .map_err(|e| self.err(e))?;
+        self.project_by_id(project.id)
     }
 
     pub fn projects(&self) -> Result<Vec<Project>> {

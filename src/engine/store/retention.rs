@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Result, Store, now_micros};
+use super::{Error, Result, Store, now_micros};
 
 /// Sizes reported by `kiln db check`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -12,6 +12,8 @@ pub struct Sizes {
     /// Bytes in pages that hold data (the file minus free pages).
     pub used_bytes: u64,
     pub free_bytes: u64,
+    /// The space reserve beside the database (see `space`), 0 when there is none.
+    pub reserve_bytes: u64,
     /// Row counts per table, in schema order.
     pub rows: Vec<(String, i64)>,
 }
@@ -64,6 +66,7 @@ impl Store {
             wal_bytes,
             used_bytes,
             free_bytes,
+            reserve_bytes: std::fs::metadata(self.reserve_path()).map_or(0, |m| m.len()),
             rows,
         })
     }
@@ -84,8 +87,16 @@ impl Store {
     }
 
     /// Deletes finished runs older than `keep_days`, then the oldest finished runs until the data
-    /// fits in `max_db_size_mb`. Running runs are never touched.
+    /// fits in `max_db_size_mb`. Running runs are never touched. On a full disk the space
+    /// reserve is released and the prune tried once more (see `space`).
     pub fn prune(&self, dry_run: bool) -> Result<PruneReport> {
+        match self.prune_once(dry_run) {
+            Err(Error::Full { .. }) if self.release_reserve() => self.prune_once(dry_run),
+            other => other,
+        }
+    }
+
+    fn prune_once(&self, dry_run: bool) -> Result<PruneReport> {
         let (before, _) = self.used_and_free_bytes()?;
         let cap = self.config.max_db_size_mb.saturating_mul(1 << 20);
         let finished = "status NOT IN ('queued', 'running')";
@@ -131,6 +142,10 @@ impl Store {
         let (after, _) = self.used_and_free_bytes()?;
         let end = if dry_run { "ROLLBACK" } else { "COMMIT" };
         self.conn.execute_batch(end).map_err(|e| self.err(e))?;
+        if !dry_run && runs_deleted > 0 {
+            // Give the WAL's space back to the disk; best effort (a reader may hold it).
+            let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+        }
         Ok(PruneReport {
             runs_deleted,
             used_bytes_before: before,
@@ -139,10 +154,15 @@ impl Store {
         })
     }
 
-    /// Rebuilds the file to return free pages to the file system.
+    /// Rebuilds the file to return free pages to the file system. Refuses up front, saying how
+    /// much is needed, when the disk lacks the room the rebuild takes.
     pub fn vacuum(&self) -> Result<()> {
+        let (used, _) = self.used_and_free_bytes()?;
+        self.check_vacuum_space(used)?;
         self.conn
             .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        self.ensure_reserve();
+        Ok(())
     }
 }

@@ -25,6 +25,8 @@ pub enum Status {
     Failed,
     Cancelled,
     Skipped,
+    /// The process running it ended without finishing it (killed, crashed); see `owner`.
+    Interrupted,
 }
 
 /// The pipeline stages, in pipeline order.
@@ -66,6 +68,7 @@ text_enum!(RunKind { Pipeline => "pipeline", Check => "check", Sandbox => "sandb
 text_enum!(Status {
     Queued => "queued", Running => "running", Succeeded => "succeeded",
     Failed => "failed", Cancelled => "cancelled", Skipped => "skipped",
+    Interrupted => "interrupted",
 });
 text_enum!(StageKind {
     Spec => "spec", Generate => "generate", Tests => "tests", Check => "check", TestRun => "test_run",
@@ -176,7 +179,9 @@ impl Store {
                 params![new.project_id, new.request_id, new.kind.as_str(), now],
             )
             .map_err(|e| self.err(e))?;
-        self.run(self.conn.last_insert_rowid())
+        let id = self.conn.last_insert_rowid();
+        self.own_run(id)?;
+        self.run(id)
     }
 
     /// Marks a run finished with `status` and an optional error message.
@@ -184,7 +189,8 @@ impl Store {
         let changed = self
             .conn
             .execute(
-                "UPDATE runs SET status = ?2, error = ?3, finished_at = ?4 WHERE id = ?1",
+                "UPDATE runs SET status = ?2, error = ?3, finished_at = ?4,
+                    owner_pid = NULL, owner_start = NULL, owner_ns = NULL WHERE id = ?1",
                 params![id, status.as_str(), error, now_micros()],
             )
             .map_err(|e| self.err(e))?;
@@ -224,6 +230,17 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         stmt.query_map(params![limit as i64, param], run_from_row)
             .and_then(Iterator::collect)
+            .map_err(|e| self.err(e))
+    }
+
+    /// How many runs have `status`.
+    pub fn count_runs(&self, status: Status) -> Result<i64> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM runs WHERE status = ?1",
+                [status.as_str()],
+                |r| r.get(0),
+            )
             .map_err(|e| self.err(e))
     }
 

@@ -71,7 +71,12 @@ impl Kiln {
 
     /// A `kiln` command with the temp world's environment and no arguments yet.
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
+        self.cmd_of(env!("CARGO_BIN_EXE_kiln"))
+    }
+
+    /// Like [`Kiln::cmd`] for another copy of the binary (e.g. one every user may execute).
+    pub fn cmd_of(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
         cmd.env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(self.home());

@@ -1,8 +1,8 @@
-//! Helpers for the sandbox tests: run the built `kiln` binary with a private HOME/XDG and a
-//! planted fake API key, and parse the JSON summary it prints last on stderr.
+//! Helpers for the sandbox tests: run the `kiln` binary in a [`Kiln`] temp world with a planted
+//! fake API key, and parse the JSON summary it prints last on stderr.
 //!
-//! Skips: when the host cannot isolate (no user namespaces), a test prints why and returns;
-//! with `CI=true` it fails instead, because CI machines support every layer.
+//! Skips: when the host cannot isolate (no user namespaces), a test prints why and returns
+//! (through `support::require`, so in CI it fails instead).
 
 #![allow(
     dead_code,
@@ -15,6 +15,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use super::kiln::Kiln;
+
 const BUILT_KILN: &str = env!("CARGO_BIN_EXE_kiln");
 
 /// The kiln binary under test: the one cargo built, or `KILN_TEST_BIN` when
@@ -25,41 +27,32 @@ pub fn kiln_bin() -> PathBuf {
 pub const PY: &str = "/usr/bin/python3";
 pub const FAKE_KEY: &str = "sk-kiln-test-secret-0123456789";
 
+/// A temp world ([`Kiln`]'s layout) with a planted fake API key and a fixed `PATH`.
 pub struct Home {
-    pub dir: tempfile::TempDir,
+    pub kiln: Kiln,
 }
 
 impl Home {
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("kiln-test-home-")
-            .tempdir()
-            .unwrap();
-        Self { dir }
+        let mut kiln = Kiln::new();
+        kiln.env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("KILN_FAKE_API_KEY", FAKE_KEY)
+            .env("OPENAI_API_KEY", FAKE_KEY);
+        Self { kiln }
     }
 
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        self.kiln.home()
     }
 
     pub fn db(&self) -> PathBuf {
-        self.path().join("data/kiln.db")
+        self.kiln.db()
     }
 
-    /// A `kiln` command with only this home's environment (plus a planted secret).
+    /// A `kiln` command ([`kiln_bin`]) with only this world's environment and stdin closed.
     pub fn kiln(&self) -> Command {
-        let mut cmd = Command::new(kiln_bin());
-        let home = self.path();
-        cmd.env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", home)
-            .env("KILN_DATA_HOME", home.join("data"))
-            .env("KILN_STATE_HOME", home.join("state"))
-            .env("KILN_CONFIG_HOME", home.join("config"))
-            .env("NO_COLOR", "1")
-            .env("KILN_FAKE_API_KEY", FAKE_KEY)
-            .env("OPENAI_API_KEY", FAKE_KEY)
-            .stdin(Stdio::null());
+        let mut cmd = self.kiln.cmd_of(kiln_bin());
+        cmd.stdin(Stdio::null());
         cmd
     }
 }

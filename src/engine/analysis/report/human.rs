@@ -1,67 +1,156 @@
 //! The human format: `path:line:col: ID [severity] message`, a code frame with the finding
-//! underlined, the fix if there is one, then notes and a summary. ANSI colours on request.
+//! underlined, the fix if there is one, then notes and a summary.
+//!
+//! The engine returns [`Styled`] text: one string plus spans tagged with a [`Role`]; front-ends
+//! choose colours for roles and must show the spans whose role [`Role::is_untrusted`] (file
+//! names, source lines, messages quoting code) through `engine::untrusted::inert`.
+//!
+//! Invariant: linear in the size of the outcome. Each file's line index is built once, and a
+//! code frame shows at most a window of [`FRAME_WIDTH`] characters around the finding, so a
+//! megabyte-long minified line with a thousand findings does not print a gigabyte.
 
 use std::fmt::Write;
+use std::ops::Range;
 
 use super::{display_path, summary};
 use crate::engine::analysis::batch::CheckOutcome;
 use crate::engine::analysis::finding::{Finding, Severity};
+use crate::engine::analysis::lines::LineIndex;
 
-struct Paint(bool);
+/// The most characters of a source line a code frame shows.
+pub const FRAME_WIDTH: usize = 160;
+/// Characters shown before the finding when the line is cut.
+const FRAME_LEAD: usize = 40;
 
-impl Paint {
-    fn wrap(&self, code: &str, s: &str) -> String {
-        if self.0 {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_owned()
-        }
-    }
-    fn severity(&self, sev: Severity) -> String {
-        let code = match sev {
-            Severity::Error => "1;31",
-            Severity::Warning => "1;33",
-            Severity::Info => "1;36",
-            Severity::Hint => "2",
-        };
-        self.wrap(code, sev.as_str())
+/// What a span of the report is, for a front-end to colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Role {
+    /// A file name (from the file system: untrusted).
+    Path,
+    Rule,
+    Severity(Severity),
+    /// A rule's message (may quote the analysed code: untrusted).
+    Message,
+    /// Line numbers and the frame's bars.
+    Gutter,
+    /// A line of the analysed file (untrusted).
+    Source,
+    /// The carets under a finding.
+    Marker,
+    /// A fix's title (may quote the analysed code: untrusted).
+    Fix,
+    /// The `note` label.
+    NoteLabel,
+    /// A note's message (names paths and OS errors: untrusted).
+    Note,
+}
+
+impl Role {
+    /// Whether the text of this role comes from the analysed files or the file system and must
+    /// be made inert before it reaches a terminal.
+    pub fn is_untrusted(self) -> bool {
+        matches!(
+            self,
+            Self::Path | Self::Message | Self::Source | Self::Fix | Self::Note
+        )
     }
 }
 
-/// Renders the outcome for a terminal (`color`: ANSI escapes).
-pub fn human(outcome: &CheckOutcome, color: bool) -> String {
-    let paint = Paint(color);
-    let mut out = String::new();
+/// Report text with styled spans; text outside every span is plain punctuation and spacing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Styled {
+    pub text: String,
+    /// Byte ranges of `text`, in order, not overlapping.
+    pub spans: Vec<(Range<usize>, Role)>,
+}
+
+impl Styled {
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+
+    fn styled(&mut self, role: Role, s: &str) {
+        let start = self.text.len();
+        self.text.push_str(s);
+        if !s.is_empty() {
+            self.spans.push((start..self.text.len(), role));
+        }
+    }
+
+    /// The pieces of the text in order, each with its role (`None`: plain).
+    pub fn pieces(&self) -> impl Iterator<Item = (&str, Option<Role>)> {
+        let mut at = 0;
+        let mut spans = self.spans.iter().peekable();
+        std::iter::from_fn(move || {
+            if at >= self.text.len() {
+                return None;
+            }
+            match spans.peek() {
+                Some((r, role)) if r.start == at => {
+                    let (r, role) = (r.clone(), *role);
+                    spans.next();
+                    at = r.end;
+                    Some((&self.text[r], Some(role)))
+                }
+                Some((r, _)) => {
+                    let piece = &self.text[at..r.start];
+                    at = r.start;
+                    Some((piece, None))
+                }
+                None => {
+                    let piece = &self.text[at..];
+                    at = self.text.len();
+                    Some((piece, None))
+                }
+            }
+        })
+    }
+}
+
+/// Renders the outcome for people.
+pub fn human(outcome: &CheckOutcome) -> Styled {
+    let mut out = Styled::default();
+    let mut num = String::new();
     for file in &outcome.files {
         let path = display_path(&file.path);
+        let lines = file.source.as_deref().map(|s| (s, LineIndex::new(s)));
         for f in &file.findings {
-            let _ = writeln!(
-                out,
-                "{}:{}:{}: {} [{}] {}",
-                paint.wrap("1", &path),
+            out.styled(Role::Path, &path);
+            num.clear();
+            let _ = write!(
+                num,
+                ":{}:{}: ",
                 f.range.start.line + 1,
-                f.range.start.character + 1,
-                paint.wrap("1", &f.rule),
-                paint.severity(f.severity),
-                f.message
+                f.range.start.character + 1
             );
-            if let Some(src) = &file.source {
-                frame(&mut out, src, f, &paint);
+            out.push(&num);
+            out.styled(Role::Rule, &f.rule);
+            out.push(" [");
+            out.styled(Role::Severity(f.severity), f.severity.as_str());
+            out.push("] ");
+            out.styled(Role::Message, &f.message);
+            out.push("\n");
+            if let Some((src, index)) = &lines {
+                frame(&mut out, src, index, f);
             }
             if let Some(fix) = &f.fix {
                 let kind = if fix.safe { "safe" } else { "unsafe" };
-                let _ = writeln!(out, "   = fix ({kind}): {}", fix.title);
+                out.push("   = fix (");
+                out.push(kind);
+                out.push("): ");
+                out.styled(Role::Fix, &fix.title);
+                out.push("\n");
             }
         }
     }
     for n in &outcome.notes {
-        let _ = writeln!(
-            out,
-            "{}: {}: {}",
-            paint.wrap("2", "note"),
-            display_path(&n.path),
-            n.message
-        );
+        out.styled(Role::NoteLabel, "note");
+        out.push(": ");
+        out.styled(Role::Path, &display_path(&n.path));
+        out.push(": ");
+        out.styled(Role::Note, &n.message);
+        out.push("\n");
     }
     let s = summary(outcome);
     let total = s.error + s.warning + s.info + s.hint;
@@ -70,59 +159,113 @@ pub fn human(outcome: &CheckOutcome, color: bool) -> String {
         .iter()
         .filter(|f| !f.findings.is_empty())
         .count();
+    let mut line = String::new();
     if total == 0 {
         let _ = write!(
-            out,
+            line,
             "No findings in {} files checked",
             outcome.files_checked
         );
     } else {
         let _ = write!(
-            out,
+            line,
             "Found {total} findings in {files} of {} files checked ({} errors, {} warnings, {} info, {} hints; {} fixable)",
             outcome.files_checked, s.error, s.warning, s.info, s.hint, s.fixable
         );
     }
     if outcome.fixed > 0 {
-        let _ = write!(out, "; fixed {}", outcome.fixed);
+        let _ = write!(line, "; fixed {}", outcome.fixed);
     }
-    out.push('\n');
+    line.push('\n');
+    out.push(&line);
     out
 }
 
-/// The finding's first line with a caret underline.
-fn frame(out: &mut String, src: &str, f: &Finding, paint: &Paint) {
+/// The finding's first line (or a window of it) with a caret underline.
+fn frame(out: &mut Styled, src: &str, lines: &LineIndex, f: &Finding) {
     let line_no = f.range.start.line as usize;
-    let Some(line) = src.split('\n').nth(line_no) else {
+    if line_no >= lines.line_count() {
         return;
-    };
-    let line = line.trim_end_matches('\r');
-    let width = (line_no + 1).to_string().len();
-    let start = f.range.start.character as usize;
-    let line_len: usize = line.encode_utf16().count();
-    let end = if f.range.end.line == f.range.start.line {
-        f.range.end.character as usize
-    } else {
-        line_len
-    };
-    // Columns are UTF-16 units; tabs are shown as one space to keep the caret aligned.
-    let shown: String = line
+    }
+    let (ls, le) = lines.line_span(src, line_no);
+    let start = floor_char(src, f.start.clamp(ls, le));
+    let end = floor_char(src, f.end.clamp(start, le));
+    // A window of the line around the finding, on char boundaries.
+    let mut from = start;
+    for _ in 0..FRAME_LEAD {
+        if from <= ls {
+            break;
+        }
+        from = floor_char(src, from - 1);
+    }
+    let lead = src[from..start].chars().count();
+    let mut to = from;
+    for (i, c) in src[from..le].char_indices().take(FRAME_WIDTH) {
+        to = from + i + c.len_utf8();
+    }
+    let cut_left = from > ls;
+    let cut_right = to < le;
+    let shown: String = src[from..to]
         .chars()
         .map(|c| if c == '\t' { ' ' } else { c })
         .collect();
-    let pad: String = shown.encode_utf16().take(start).map(|_| ' ').collect();
-    let carets = "^".repeat(end.saturating_sub(start).max(1));
-    let bar = paint.wrap("2", "|");
-    let _ = writeln!(out, "{:width$} {bar}", "");
-    let _ = writeln!(
-        out,
-        "{} {bar} {shown}",
-        paint.wrap("2", &(line_no + 1).to_string())
-    );
-    let _ = writeln!(
-        out,
-        "{:width$} {bar} {pad}{}",
-        "",
-        paint.wrap("1;31", &carets)
-    );
+    let width = (line_no + 1).to_string().len();
+    let pad_text = " ".repeat(width);
+    out.push(&pad_text);
+    out.push(" ");
+    out.styled(Role::Gutter, "|");
+    out.push("\n");
+    out.styled(Role::Gutter, &(line_no + 1).to_string());
+    out.push(" ");
+    out.styled(Role::Gutter, "|");
+    out.push(" ");
+    if cut_left {
+        out.styled(Role::Gutter, "…");
+    }
+    out.styled(Role::Source, &shown);
+    if cut_right {
+        out.styled(Role::Gutter, "…");
+    }
+    out.push("\n");
+    out.push(&pad_text);
+    out.push(" ");
+    out.styled(Role::Gutter, "|");
+    out.push(" ");
+    let pad = lead + usize::from(cut_left);
+    out.push(&" ".repeat(pad));
+    let carets = src[start..end.min(to).max(start)].chars().count().max(1);
+    out.styled(Role::Marker, &"^".repeat(carets));
+    out.push("\n");
+}
+
+fn floor_char(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_cover_the_text_in_order() {
+        let mut s = Styled::default();
+        s.push("a ");
+        s.styled(Role::Rule, "PY1");
+        s.push(" b");
+        s.styled(Role::Path, "p");
+        let pieces: Vec<_> = s.pieces().collect();
+        assert_eq!(
+            pieces,
+            [
+                ("a ", None),
+                ("PY1", Some(Role::Rule)),
+                (" b", None),
+                ("p", Some(Role::Path))
+            ]
+        );
+    }
 }
