@@ -13,13 +13,17 @@ mod config;
 mod context;
 mod db;
 mod doctor;
+mod export;
+mod feedback;
 mod models;
 mod output;
 mod project;
 mod rules;
+mod run;
 mod sandbox;
 mod serve;
 mod services;
+mod session;
 mod stats;
 mod trust;
 
@@ -104,6 +108,12 @@ pub(crate) enum Command {
     Services(services::ListArgs),
     /// Stop a sandboxed service
     Stop(services::StopArgs),
+    /// Check a project and run its tests in the sandbox, no model needed
+    Run(run::Args),
+    /// Show a run's files as a diff against the project and export them
+    Export(export::Args),
+    /// Accept or reject a run, a model call or a finding
+    Feedback(feedback::Args),
 }
 
 /// Runs the parsed command line and turns errors into a message and exit code 2.
@@ -146,6 +156,9 @@ pub(crate) fn main(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve::run(&ctx, args),
         Command::Services(args) => services::list(&ctx, &args),
         Command::Stop(args) => services::stop(&ctx, &args),
+        Command::Run(args) => run::run(&ctx, &args),
+        Command::Export(args) => export::run(&ctx, &args),
+        Command::Feedback(args) => feedback::run(&ctx, &args),
     };
     result.unwrap_or_else(|e| report(&e))
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod doctor;
 pub mod env;
 pub mod error;
+pub mod export;
 pub mod fs;
 pub mod ids;
 pub mod llm;
@@ -16,6 +17,8 @@ pub mod paths;
 pub mod sandbox;
 pub mod serve;
 pub mod store;
+pub mod testing;
+pub mod toolchain;
 pub mod untrusted;
 
 pub use api::{Engine, EngineHandle, EngineOptions, Envelope, Event, Events, Op};

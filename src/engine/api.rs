@@ -17,11 +17,16 @@
 
 mod ask;
 mod bus;
+mod check;
 mod context;
 mod engine;
 mod event;
+mod export;
 mod feed;
+mod feedback;
+mod lifecycle;
 mod op;
+mod sandbox_run;
 
 pub use bus::{CAPACITY, Events};
 pub use engine::{Engine, EngineHandle, EngineOptions};

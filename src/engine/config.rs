@@ -36,6 +36,7 @@ pub struct Config {
     pub analysis: super::analysis::AnalysisConfig,
     pub models: super::llm::ModelsConfig,
     pub tui: TuiConfig,
+    pub languages: super::toolchain::LanguagesConfig,
 }
 
 /// Why the configuration could not be loaded.

@@ -14,6 +14,10 @@ pub enum Error {
     Analysis(#[from] super::analysis::Error),
     #[error(transparent)]
     Llm(#[from] super::llm::Error),
+    #[error(transparent)]
+    Toolchain(#[from] super::toolchain::Error),
+    #[error(transparent)]
+    Export(#[from] super::export::Error),
     #[error("the engine has stopped")]
     Stopped,
     #[error("{0}")]

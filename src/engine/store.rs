@@ -18,10 +18,12 @@ mod open;
 mod owner;
 mod processes;
 mod projects;
+mod reads;
 mod retention;
 mod runs;
 mod services;
 mod space;
+mod test_results;
 mod trust;
 mod writer;
 
@@ -47,6 +49,7 @@ pub use projects::{NewProject, Project};
 pub use retention::{PruneReport, Sizes};
 pub use runs::{NewRun, Run, RunKind, Stage, StageKind, Status};
 pub use services::{NewService, ServiceRecord};
+pub use test_results::{StoredTestResult, TestCase, TestOutcome};
 pub use trust::TrustedConfig;
 pub use writer::{OwnChanges, StoreWriter, WriteError};
 

@@ -19,10 +19,14 @@ use tracing::Instrument as _;
 
 use super::ask::ask;
 use super::bus::{Bus, Events};
+use super::check::check_project;
 use super::context::{Internal, OpContext, Shared};
 use super::event::Event;
+use super::export::export_run;
 use super::feed::FeedForwarder;
+use super::feedback::add_feedback;
 use super::op::Op;
+use super::sandbox_run::run_sandbox;
 use crate::engine::config::Config;
 use crate::engine::env::Env;
 use crate::engine::ids::{OpId, RunId};
@@ -226,6 +230,10 @@ impl Owner {
                 }
             }
             Op::Ask(params) => self.spawn(id, span, |ctx| ask(ctx, params)),
+            Op::CheckProject(params) => self.spawn(id, span, |ctx| check_project(ctx, params)),
+            Op::RunSandbox(params) => self.spawn(id, span, |ctx| run_sandbox(ctx, params)),
+            Op::ExportRun(params) => self.spawn(id, span, |ctx| export_run(ctx, params)),
+            Op::AddFeedback(params) => self.spawn(id, span, |ctx| add_feedback(ctx, params)),
             Op::Shutdown => {}
             other => {
                 let name = other.name();

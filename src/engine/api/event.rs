@@ -150,6 +150,8 @@ pub enum Event {
         branch: Option<String>,
         zip: Option<String>,
     },
+    /// The user's verdict was stored (`AddFeedback`).
+    FeedbackAdded { feedback: i64 },
     /// The operation finished; no more events carry its id.
     OpDone,
     /// The operation failed; no more events carry its id. The engine keeps running.

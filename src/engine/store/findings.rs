@@ -30,10 +30,21 @@ impl Store {
         file: &str,
         findings: &[Finding],
     ) -> Result<usize> {
+        self.record_findings(run_id, stage_id, file, findings)
+    }
+
+    /// [`insert_findings`](Self::insert_findings) through a shared handle (the store writer's).
+    pub fn record_findings(
+        &self,
+        run_id: i64,
+        stage_id: Option<i64>,
+        file: &str,
+        findings: &[Finding],
+    ) -> Result<usize> {
         let now = now_micros();
         let tx = self
             .conn
-            .transaction()
+            .unchecked_transaction()
             .map_err(|e| super::classify(&self.path, &self.config, e))?;
         {
             let mut stmt = tx

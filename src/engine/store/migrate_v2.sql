@@ -81,3 +81,20 @@ CREATE TABLE services (
     error       TEXT
 ) STRICT;
 CREATE INDEX services_by_status ON services(status);
+
+-- Where a test is defined (project-relative file, 1-based line) when the test tool says, so
+-- front-ends can point at a failing test.
+ALTER TABLE test_results ADD COLUMN file TEXT;
+ALTER TABLE test_results ADD COLUMN line INTEGER;
+-- The directory a run works on (its files are relative to it) and what it read there: the
+-- SHA-256 of each project file when the run read it (NULL: the file did not exist). Export
+-- refuses to overwrite a file whose content changed since (unless forced).
+CREATE TABLE run_roots (
+    run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    root   TEXT NOT NULL
+CREATE TABLE run_reads (
+    run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    path       TEXT NOT NULL,
+    sha256     TEXT,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (run_id, path)
