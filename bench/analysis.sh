@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Analysis benchmark: kiln vs ruff (matching --select list, --no-cache) vs flake8, in one run.
+# Analysis benchmark: kiln vs ruff (matching --select list, --no-cache) vs flake8 vs the floor (a
+# bare tree-sitter parse of the same files on the same threads, examples/analysis_parse.rs), in
+# one run, on the corpus and on a second, differently shaped one (sympy, pinned, from PyPI).
 # Every tool's output is reduced to a summary line, so printing is not what is measured.
 #   cold batch, all cores and one thread; warm re-check (nothing changed; ruff with its cache,
 #   kiln with its findings cache); per-edit latency of a 10,000-line file through the
-#   incremental API (examples/analysis_latency.rs; lsp-latency.py's edit pattern).
+#   incremental API (examples/analysis_latency.rs; lsp-latency.py's edit pattern) with
+#   tree-sitter's own re-parse of the same edits as the floor; 1 MB and 10 MB single files of
+#   several shapes in every output format (must be linear: 10 MB well under 2 s).
 # Usage: bench/analysis.sh [CORPUS_DIR]   (default target/bench-corpus, built if missing)
+#   RUNS=N (best of N, default 3), NO_FLAKE8=1 (skip flake8: its columns read 0)
 # Needs: python3.11 (for the corpus), network access to PyPI once (ruff, flake8 in a venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,9 +21,22 @@ if [ ! -x "$VENV/bin/ruff" ] || [ ! -x "$VENV/bin/flake8" ]; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check 'ruff==0.8.4' 'flake8==7.1.1'
 fi
-cargo build -q --release --bin kiln --example analysis_latency
+cargo build -q --release --bin kiln --example analysis_latency --example analysis_parse
 KILN=target/release/kiln
 LAT=target/release/examples/analysis_latency
+PARSE=target/release/examples/analysis_parse
+CORPUS2="${CORPUS2:-target/bench-corpus2}"
+SYMPY=sympy==1.13.3
+if [ ! -f "$CORPUS2/sympy/.done" ]; then
+    rm -rf "$CORPUS2/sympy"; mkdir -p "$CORPUS2/_sdist" "$CORPUS2/sympy"
+    ls "$CORPUS2"/_sdist/sympy-*.tar.gz >/dev/null 2>&1 \
+        || python3 -m pip download -q --no-deps --no-binary :all: -d "$CORPUS2/_sdist" "$SYMPY"
+    tar -xzf "$CORPUS2"/_sdist/sympy-*.tar.gz -C "$CORPUS2/_sdist"
+    (cd "$CORPUS2"/_sdist/sympy-*/ && find . -name '*.py' -type f -print0 | tar --null -T - -cf -) \
+        | (cd "$CORPUS2/sympy" && tar -xf -)
+    echo "$SYMPY $(sha256sum "$CORPUS2"/_sdist/sympy-*.tar.gz | cut -d' ' -f1)" > "$CORPUS2/sympy/.done"
+    rm -rf "$CORPUS2"/_sdist/sympy-*/
+fi
 RUFF="$VENV/bin/ruff"
 FLAKE8="$VENV/bin/flake8"
 SELECT=E722,B006,S307,S102,S105,F401,C901,D103,S602,BLE001,S101
@@ -57,8 +75,12 @@ k_one=$(best "$KILN" check --no-cache --threads 1 --select "$KSELECT" --output-f
 k_rules=$(best "$KILN" check --no-cache --output-format json --exit-zero "$CORPUS")
 r_all=$(best "$RUFF" check --no-cache --select "$SELECT" --exit-zero --quiet "$CORPUS")
 r_one=$(RAYON_NUM_THREADS=1 best "$RUFF" check --no-cache --select "$SELECT" --exit-zero --quiet "$CORPUS")
-f_all=$(best "$FLAKE8" --exit-zero -j "$(nproc)" "$CORPUS")
-f_one=$(best "$FLAKE8" --exit-zero -j 1 "$CORPUS")
+if [ -n "${NO_FLAKE8:-}" ]; then # flake8 takes minutes per run; NO_FLAKE8=1 leaves it out
+    f_all=0; f_one=0
+else
+    f_all=$(best "$FLAKE8" --exit-zero -j "$(nproc)" "$CORPUS")
+    f_one=$(best "$FLAKE8" --exit-zero -j 1 "$CORPUS")
+fi
 
 # warm: prime both caches, then re-check with nothing changed
 "$KILN" check --select "$KSELECT" --output-format json --exit-zero "$CORPUS" >/dev/null
@@ -78,8 +100,67 @@ echo "| warm re-check (s) | $k_warm | $r_warm | - | $(ratio "$k_warm" "$r_warm")
 echo "| cold, all cores, every kiln rule (s) | $k_rules | - | - | - | - |"
 echo
 echo "kiln throughput: $(rate "$k_all") lines/s all cores, $(rate "$k_one") lines/s one thread"
+floor() { # corpus label: bare parse vs kiln (selected rules, one rule) vs ruff, all cores and one thread
+    local c="$1" label="$2" p_all p_one k_all k_one k_rule r_all r_one
+    p_all=$(best "$PARSE" "$c")
+    p_one=$(best "$PARSE" --threads 1 "$c")
+    k_all=$(best "$KILN" check --no-cache --select "$KSELECT" --output-format json --exit-zero "$c")
+    k_one=$(best "$KILN" check --no-cache --threads 1 --select "$KSELECT" --output-format json --exit-zero "$c")
+    k_rule=$(best "$KILN" check --no-cache --threads 1 --select PY201 --output-format json --exit-zero "$c")
+    r_all=$(best "$RUFF" check --no-cache --select "$SELECT" --exit-zero --quiet "$c")
+    r_one=$(RAYON_NUM_THREADS=1 best "$RUFF" check --no-cache --select "$SELECT" --exit-zero --quiet "$c")
+    echo "| $label, all cores | $p_all | $k_all | $r_all | $(ratio "$k_all" "$p_all") | $(ratio "$k_all" "$r_all") |"
+    echo "| $label, one thread | $p_one | $k_one | $r_one | $(ratio "$k_one" "$p_one") | $(ratio "$k_one" "$r_one") |"
+    echo "| $label, one thread, one rule (PY201) | $p_one | $k_rule | - | $(ratio "$k_rule" "$p_one") | - |"
+}
 echo
-echo "per-edit latency (incremental API, 2000 edits):"
+echo "floor: bare tree-sitter parse of the same files (targets: kiln <= 1.5x parse, <= 4x ruff)"
+echo "corpus 2: $CORPUS2 ($SYMPY): $(find "$CORPUS2" -name '*.py' | wc -l) files, $(find "$CORPUS2" -name '*.py' -print0 | xargs -0 cat | wc -l) lines"
+echo
+echo "| corpus | bare parse (s) | kiln (s) | ruff (s) | kiln/parse | kiln/ruff |"
+echo "|---|---|---|---|---|---|"
+floor "$CORPUS" "corpus 1"
+floor "$CORPUS2" "corpus 2 (sympy)"
+
+# single files of several shapes, 1 MB and 10 MB, every output format (must be linear)
+SHAPES=target/bench-shapes
+mkdir -p "$SHAPES"
+python3 - "$SHAPES" <<'PYEOF'
+import os, sys
+d = sys.argv[1]
+shapes = {
+    "units": lambda i: f"def f{i}(a):\n    return a  # comment {i}\n",
+    "comments": lambda i: "import os\n" if i == 0 else f"# comment line {i}\n",
+    "block_comments": lambda i: "def f():\n    x = 1\n" if i == 0 else f"    # comment line {i}\n",
+    "findings": lambda i: f"x{i} = eval('{i}')  # TODO\n",
+    "one_unit": lambda i: "def huge(a):\n" if i == 0 else f"    a = a + {i}\n",
+}
+for name, line in shapes.items():
+    for size in (1_000_000, 10_000_000):
+        path = f"{d}/{name}_{size // 1_000_000}mb.py"
+        if os.path.exists(path):
+            continue
+        out, n, i = [], 0, 0
+        while n < size - 100:
+            s = line(i); out.append(s); n += len(s); i += 1
+        open(path, "w").write("".join(out))
+PYEOF
+echo
+echo "single files (s; max_file_bytes raised to 11 MB; --no-cache, all rules):"
+echo
+echo "| file | lines | human | json | sarif | bare parse |"
+echo "|---|---|---|---|---|---|"
+printf '[analysis]\nmax_file_bytes = 11534336\n' > "$SHAPES/kiln.toml"
+for f in "$SHAPES"/*.py; do
+    h=$(cd "$SHAPES" && best "../../$KILN" check --no-cache --exit-zero --output-format human "$(basename "$f")")
+    j=$(cd "$SHAPES" && best "../../$KILN" check --no-cache --exit-zero --output-format json "$(basename "$f")")
+    s=$(cd "$SHAPES" && best "../../$KILN" check --no-cache --exit-zero --output-format sarif "$(basename "$f")")
+    p=$(best "$PARSE" "$f")
+    echo "| $(basename "$f") | $(wc -l < "$f") | $h | $j | $s | $p |"
+done
+
+echo
+echo "per-edit latency (incremental API, 2000 edits; floor_* = tree-sitter's own re-parse):"
 "$LAT" "$CORPUS/single/synthetic_10k.py" 2000 eol
 "$LAT" "$CORPUS/single/synthetic_10k.py" 2000 any
 "$LAT" "$CORPUS/single/pydecimal_6425.py" 2000 eol

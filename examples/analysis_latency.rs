@@ -1,6 +1,8 @@
 //! Per-edit latency of the incremental analysis API (what the LSP calls on every keystroke):
 //! one-character inserts and deletes at random places of FILE, each followed by the rules;
-//! prints p50/p90/p99/max, and the cost of a full re-parse + re-analysis for comparison.
+//! prints p50/p90/p99/max, the cost of a full re-parse + re-analysis for comparison, and the
+//! floor: the same edits replayed on a bare tree-sitter parser (text edit, `Tree::edit`,
+//! incremental re-parse, no rules), which no incremental analysis can beat.
 //!
 //! Usage: cargo run --release --example analysis_latency -- FILE [EDITS] [eol|any]
 
@@ -44,6 +46,8 @@ fn main() -> anyhow::Result<()> {
     // the text is valid every other edit. Mode `eol` adds a space at the end of a random line
     // (what lsp-latency.py does); mode `any` types 'x' at a random byte (often a syntax error).
     let mut pending: Option<Range> = None;
+    // (start byte, old end byte, inserted text) of every edit, replayed for the floor.
+    let mut replay: Vec<(usize, usize, &'static str)> = Vec::with_capacity(edits);
     for _ in 0..edits {
         let current = doc.text();
         let lines = LineIndex::new(current);
@@ -76,6 +80,26 @@ fn main() -> anyhow::Result<()> {
                 text: text.into(),
             }
         };
+        let range = change
+            .range
+            .expect("every generated change is a range edit");
+        let start = lines
+            .offset(current, range.start)
+            .expect("generated inside the text");
+        let end = lines
+            .offset(current, range.end)
+            .expect("generated inside the text");
+        replay.push((
+            start,
+            end,
+            if change.text.is_empty() {
+                ""
+            } else if mode == "eol" {
+                " "
+            } else {
+                "x"
+            },
+        ));
         let t = Instant::now();
         doc.apply_changes(&[change], &rules)?;
         let n = doc.findings().count();
@@ -90,8 +114,9 @@ fn main() -> anyhow::Result<()> {
         std::hint::black_box(analyze_source(doc.text(), lang, FileKind::default(), &rules)?.len());
     }
     let full = t.elapsed() / full_runs;
+    let floor = reparse_floor(&text, lang, &replay)?;
     println!(
-        "file={path} mode={mode} lines={} edits={edits} open_ms={:.2} p50_ms={:.3} p90_ms={:.3} p99_ms={:.3} max_ms={:.3} mean_units_reanalysed={:.2} full_reanalysis_ms={:.2} findings={}",
+        "file={path} mode={mode} lines={} edits={edits} open_ms={:.2} p50_ms={:.3} p90_ms={:.3} p99_ms={:.3} max_ms={:.3} mean_units_reanalysed={:.2} full_reanalysis_ms={:.2} findings={} floor_p50_ms={:.3} floor_p99_ms={:.3}",
         text.lines().count(),
         open.as_secs_f64() * 1000.0,
         percentile(&times, 0.5),
@@ -101,6 +126,54 @@ fn main() -> anyhow::Result<()> {
         units as f64 / edits as f64,
         full.as_secs_f64() * 1000.0,
         doc.findings().count(),
+        percentile(&floor, 0.5),
+        percentile(&floor, 0.99),
     );
     Ok(())
+}
+
+/// Per-edit time of tree-sitter alone: the text edit, `Tree::edit` and the incremental re-parse.
+fn reparse_floor(
+    text: &str,
+    lang: Language,
+    edits: &[(usize, usize, &str)],
+) -> anyhow::Result<Vec<Duration>> {
+    let mut parser = tree_sitter::Parser::new();
+    parser.set_language(&lang.grammar())?;
+    let mut text = text.to_owned();
+    let mut tree = parser
+        .parse(&text, None)
+        .ok_or_else(|| anyhow::anyhow!("parse failed"))?;
+    let point = |t: &str, byte: usize| {
+        let before = &t[..byte];
+        let row = before.bytes().filter(|&b| b == b'\n').count();
+        let column = byte - before.rfind('\n').map_or(0, |i| i + 1);
+        tree_sitter::Point { row, column }
+    };
+    let mut times = Vec::with_capacity(edits.len());
+    for &(start, old_end, insert) in edits {
+        // Points are computed outside the timed part (the LSP side keeps a line index).
+        let start_position = point(&text, start);
+        let old_end_position = point(&text, old_end);
+        let new_end_position = tree_sitter::Point {
+            row: start_position.row,
+            column: start_position.column + insert.len(),
+        };
+        let t = Instant::now();
+        text.replace_range(start..old_end, insert);
+        tree.edit(&tree_sitter::InputEdit {
+            start_byte: start,
+            old_end_byte: old_end,
+            new_end_byte: start + insert.len(),
+            start_position,
+            old_end_position,
+            new_end_position,
+        });
+        tree = parser
+            .parse(&text, Some(&tree))
+            .ok_or_else(|| anyhow::anyhow!("parse failed"))?;
+        times.push(t.elapsed());
+    }
+    times.sort();
+    Ok(times)
 }

@@ -222,3 +222,57 @@ fn a_local_edit_reanalyses_only_the_touched_units() {
     .unwrap();
     assert!(!doc.findings().any(|f| f.rule == "PY109"));
 }
+
+/// An edit in one method of a big Rust impl or JS/TS class re-analyses that method (and the
+/// container's shell), not the whole container; findings equal a full re-analysis.
+#[test]
+fn an_edit_in_one_method_of_a_big_impl_or_class_reanalyses_that_method() {
+    let rules = RuleSet::default();
+    let rust = {
+        let mut t = String::from("pub struct S;\n\nimpl S {\n");
+        for i in 0..300 {
+            t.push_str(&format!(
+                "    pub fn m{i}(&self, x: Option<u8>) -> u8 {{\n        x.unwrap()\n    }}\n"
+            ));
+        }
+        t.push_str("}\n");
+        (Language::Rust, t, 3 + 150 * 3 + 1)
+    };
+    let ts = {
+        let mut t = String::from("export class C {\n");
+        for i in 0..300 {
+            t.push_str(&format!(
+                "  m{i}(a: any) {{\n    if (a == 1) {{ return a; }}\n  }}\n"
+            ));
+        }
+        t.push_str("}\n");
+        (Language::TypeScript, t, 1 + 150 * 3 + 1)
+    };
+    for (lang, text, line) in [rust, ts] {
+        let mut doc = Document::new(text, lang, FileKind::default(), &rules).unwrap();
+        assert!(
+            doc.unit_count() > 300,
+            "{lang:?}: {} units",
+            doc.unit_count()
+        );
+        let pos = Position { line, character: 4 };
+        doc.apply_changes(
+            &[TextChange {
+                range: Some(Range {
+                    start: pos,
+                    end: pos,
+                }),
+                text: "let _y = 1; ".into(),
+            }],
+            &rules,
+        )
+        .unwrap();
+        assert!(
+            doc.last_reanalysed() <= 3,
+            "{lang:?}: re-analysed {} units",
+            doc.last_reanalysed()
+        );
+        let full = analyze_source(doc.text(), lang, FileKind::default(), &rules).unwrap();
+        assert_eq!(doc.sorted_findings(), full, "{lang:?}");
+    }
+}

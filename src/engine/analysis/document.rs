@@ -125,6 +125,11 @@ impl Document {
         v
     }
 
+    /// How many units the text is split into (for tests and benchmarks).
+    pub fn unit_count(&self) -> usize {
+        self.units.len()
+    }
+
     /// How many units the last update re-analysed.
     pub fn last_reanalysed(&self) -> usize {
         self.last_reanalysed

@@ -39,14 +39,40 @@ pub(crate) fn new_parser(lang: Language) -> Result<Parser, Error> {
     Ok(parser)
 }
 
-/// A unit of analysis: a child of the root walked whole, or a module-level Python class's shell
-/// (everything but the statements of its body, which are units of their own, so an edit in a
-/// big class re-analyses one method rather than the class).
+/// A unit of analysis: a child of the root walked whole, or the shell of a module-level
+/// container (a Python class, a Rust impl/trait/mod, a JS/TS class: everything but the members
+/// of its body, which are units of their own, so an edit in one method of a big class
+/// re-analyses that method rather than the class).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct UnitNode<'t> {
     pub node: Node<'t>,
     /// The class body whose children are not walked.
     pub skip: Option<Node<'t>>,
+}
+
+/// The body whose children become units of their own: a Python class, a Rust `impl`, `trait`
+/// or inline `mod`, a JavaScript/TypeScript class (also when exported). `None` for anything
+/// else, and for a container with a syntax error (its extent is not trustworthy).
+fn split_body(node: Node<'_>, lang: Language) -> Option<Node<'_>> {
+    let container = match (lang, node.kind()) {
+        (Language::Python, "class_definition")
+        | (Language::Rust, "impl_item" | "trait_item" | "mod_item")
+        | (
+            Language::JavaScript | Language::TypeScript | Language::Tsx,
+            "class_declaration" | "abstract_class_declaration",
+        ) => Some(node),
+        (Language::Python, "decorated_definition") => node
+            .child_by_field_name("definition")
+            .filter(|d| d.kind() == "class_definition"),
+        (Language::JavaScript | Language::TypeScript | Language::Tsx, "export_statement") => node
+            .child_by_field_name("declaration")
+            .filter(|d| matches!(d.kind(), "class_declaration" | "abstract_class_declaration")),
+        _ => None,
+    }?;
+    if container.has_error() {
+        return None;
+    }
+    container.child_by_field_name("body")
 }
 
 /// The units of a tree, in text order.
@@ -64,16 +90,7 @@ pub(crate) fn units_of(root: Node<'_>, lang: Language) -> Vec<UnitNode<'_>> {
     }
     loop {
         let node = cursor.node();
-        let class = match node.kind() {
-            "class_definition" => Some(node),
-            "decorated_definition" => node
-                .child_by_field_name("definition")
-                .filter(|d| d.kind() == "class_definition"),
-            _ => None,
-        };
-        let body = class
-            .filter(|c| lang == Language::Python && !c.has_error())
-            .and_then(|c| c.child_by_field_name("body"));
+        let body = split_body(node, lang);
         out.push(UnitNode { node, skip: body });
         if let Some(body) = body {
             let mut bc = body.walk();
