@@ -6,17 +6,25 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod ask;
+mod cancel;
 mod check;
 mod completions;
 mod config;
 mod context;
 mod db;
 mod doctor;
+mod engine;
+mod logs;
 mod models;
+mod new;
 mod output;
 mod project;
+mod resume;
+mod retry;
 mod rules;
+mod runs;
 mod sandbox;
+mod show;
 mod stats;
 
 use std::path::PathBuf;
@@ -87,6 +95,20 @@ pub(crate) enum Command {
     Check(check::Args),
     /// List the analysis rules, or explain one
     Rules(rules::Args),
+    /// Turn a request into tested code through the pipeline
+    New(new::Args),
+    /// List the newest runs
+    Runs(runs::Args),
+    /// Show a run: stages, attempts, gates, files, cost
+    Show(show::Args),
+    /// Print a run's log
+    Logs(logs::Args),
+    /// Cancel a running run
+    Cancel(cancel::Args),
+    /// Run a failed stage again and continue
+    Retry(retry::Args),
+    /// Continue an interrupted run from its last completed stage
+    Resume(resume::Args),
 }
 
 /// Runs the parsed command line and turns errors into a message and exit code 2.
@@ -117,6 +139,13 @@ pub(crate) fn main(cli: Cli) -> ExitCode {
         Command::Stats(args) => stats::run(&ctx, &args),
         Command::Check(args) => check::run(&ctx, &args),
         Command::Rules(args) => rules::run(&ctx, &args),
+        Command::New(args) => new::run(&ctx, &args),
+        Command::Runs(args) => runs::run(&ctx, &args),
+        Command::Show(args) => show::run(&ctx, &args),
+        Command::Logs(args) => logs::run(&ctx, &args),
+        Command::Cancel(args) => cancel::run(&ctx, &args),
+        Command::Retry(args) => retry::run(&ctx, &args),
+        Command::Resume(args) => resume::run(&ctx, &args),
     };
     result.unwrap_or_else(|e| report(&e))
 }

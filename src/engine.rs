@@ -12,6 +12,7 @@ pub mod error;
 pub mod ids;
 pub mod llm;
 pub mod paths;
+pub mod pipeline;
 pub mod sandbox;
 pub mod store;
 pub mod untrusted;

@@ -22,8 +22,12 @@ mod engine;
 mod event;
 mod feed;
 mod op;
+mod resume_run;
+mod retry_stage;
+mod start_run;
 
 pub use bus::{CAPACITY, Events};
+pub(crate) use context::OpContext;
 pub use engine::{Engine, EngineHandle, EngineOptions};
 pub use event::{Envelope, Event, ExportFile, FileChange, LogEntry};
 pub use op::{

@@ -26,6 +26,7 @@ pub struct Config {
     pub sandbox: super::sandbox::SandboxConfig,
     pub analysis: super::analysis::AnalysisConfig,
     pub models: super::llm::ModelsConfig,
+    pub pipeline: super::pipeline::PipelineConfig,
 }
 
 /// Why the configuration could not be loaded.

@@ -14,6 +14,8 @@ pub enum Error {
     Analysis(#[from] super::analysis::Error),
     #[error(transparent)]
     Llm(#[from] super::llm::Error),
+    #[error(transparent)]
+    Pipeline(#[from] super::pipeline::Error),
     #[error("the engine has stopped")]
     Stopped,
     #[error("{0}")]

@@ -18,6 +18,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use super::ask::ask;
+use super::resume_run::resume_run;
+use super::retry_stage::retry_stage;
+use super::start_run::start_run;
 use super::bus::{Bus, Events};
 use super::context::{Internal, OpContext, Shared};
 use super::event::Event;
@@ -196,19 +199,16 @@ impl Owner {
                         token.cancel();
                         bus.emit(Some(id), Some(run), Event::OpDone);
                     }
-                    None => bus.emit(
-                        Some(id),
-                        Some(run),
-                        Event::OpFailed {
-                            op: "cancel_run",
-                            error: format!(
-                                "run {run} is not running in this process; cancel it where it runs"
-                            ),
-                        },
-                    ),
+                    // Not ours: ask its owner, in whichever process, through the store.
+                    None => self.spawn(id, span.clone(), move |ctx| cancel_elsewhere(ctx, run)),
                 }
             }
             Op::Ask(params) => self.spawn(id, span, |ctx| ask(ctx, params)),
+            Op::StartRun(params) => self.spawn(id, span, |ctx| start_run(ctx, params)),
+            Op::RetryStage { run, stage } => {
+                self.spawn(id, span, move |ctx| retry_stage(ctx, run, stage));
+            }
+            Op::ResumeRun { run } => self.spawn(id, span, move |ctx| resume_run(ctx, run)),
             Op::Shutdown => {}
             other => {
                 let name = other.name();
@@ -283,5 +283,18 @@ impl Owner {
             writer.close();
         })
         .await;
+    }
+}
+
+/// `CancelRun` for a run this process does not own: stores the request its owner polls for.
+async fn cancel_elsewhere(ctx: OpContext, run: RunId) -> Result<()> {
+    let id = run.get();
+    let asked = ctx.write(move |s| s.request_cancel(id)).await?;
+    if asked {
+        Ok(())
+    } else {
+        Err(Error::Unsupported(format!(
+            "run {run} is not running; nothing to cancel"
+        )))
     }
 }

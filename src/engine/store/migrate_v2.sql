@@ -55,3 +55,7 @@ CREATE TABLE trusted_configs (
     sha256     TEXT NOT NULL,
     trusted_at INTEGER NOT NULL
 ) STRICT;
+
+-- Another process asked the run's owner to cancel it (`kiln cancel RUN` from a second terminal):
+-- the owner polls this between and during stages.
+ALTER TABLE runs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;

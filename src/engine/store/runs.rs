@@ -25,6 +25,8 @@ pub enum Status {
     Failed,
     Cancelled,
     Skipped,
+    /// The process that ran it died; `kiln resume` continues it.
+    Interrupted,
 }
 
 /// The pipeline stages, in pipeline order.
@@ -40,6 +42,8 @@ pub enum StageKind {
     Improve,
     Docs,
     Export,
+    /// A model stage of the project's own (`[[pipeline.custom]]`); `stages.name` names it.
+    Custom,
 }
 
 macro_rules! text_enum {
@@ -66,10 +70,12 @@ text_enum!(RunKind { Pipeline => "pipeline", Check => "check", Sandbox => "sandb
 text_enum!(Status {
     Queued => "queued", Running => "running", Succeeded => "succeeded",
     Failed => "failed", Cancelled => "cancelled", Skipped => "skipped",
+    Interrupted => "interrupted",
 });
 text_enum!(StageKind {
     Spec => "spec", Generate => "generate", Tests => "tests", Check => "check", TestRun => "test_run",
     Review => "review", Improve => "improve", Docs => "docs", Export => "export",
+    Custom => "custom",
 });
 
 impl Status {
