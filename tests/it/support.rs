@@ -5,6 +5,7 @@
 
 pub mod kiln;
 pub mod llm_server;
+pub mod pipeline_script;
 pub mod sandbox;
 
 /// Whether this is a CI run (`CI=1` or `CI=true`, as `.ci/run` exports): there a skip fails.
