@@ -3,7 +3,8 @@
 //! how the run ended. Only the engine API is used; the summary reads the store read-only.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -83,7 +84,7 @@ pub(crate) async fn follow(
     op: OpId,
 ) -> Followed {
     let show = ctx.format == Format::Human && ctx.verbosity >= 0;
-    let live = show && std::io::stderr().is_terminal();
+    let redraw = show && std::io::stderr().is_terminal();
     let mut out = Followed::default();
     let mut started: BTreeMap<i64, (usize, Instant)> = BTreeMap::new();
     let mut last_draw = Instant::now();
@@ -134,19 +135,18 @@ pub(crate) async fn follow(
                     elapsed_ms: 0,
                 });
                 started.insert(stage.get(), (out.stages.len() - 1, Instant::now()));
-                if live {
+                if redraw {
                     let _ = write!(err, "\r\x1b[2K  {} …", label(&name, iteration, attempt));
                     let _ = err.flush();
                 }
             }
             Event::ModelDelta {
-                stage: Some(stage),
-                ..
+                stage: Some(stage), ..
             } => {
                 if let Some((i, t0)) = started.get(&stage.get()) {
                     let line = &mut out.stages[*i];
                     line.tokens += 1;
-                    if live && last_draw.elapsed().as_millis() > 100 {
+                    if redraw && last_draw.elapsed().as_millis() > 100 {
                         last_draw = Instant::now();
                         let _ = write!(
                             err,
@@ -173,7 +173,7 @@ pub(crate) async fn follow(
                     line.cached = cached;
                     line.elapsed_ms = t0.elapsed().as_millis();
                     if show {
-                        if live {
+                        if redraw {
                             let _ = write!(err, "\r\x1b[2K");
                         }
                         let mark = match status {
@@ -188,13 +188,13 @@ pub(crate) async fn follow(
                             t0.elapsed().as_secs_f32()
                         );
                         if line.tokens > 0 {
-                            text.push_str(&format!("  {} tokens", line.tokens));
+                            let _ = write!(text, "  {} tokens", line.tokens);
                         }
                         if cached {
                             text.push_str("  (reused: same inputs as an earlier run)");
                         }
                         if let Some(error) = &error {
-                            text.push_str(&format!("\n    {}", inert(error)));
+                            let _ = write!(text, "\n    {}", inert(error));
                         }
                         eprintln!("{text}");
                     }
@@ -256,10 +256,10 @@ pub(crate) async fn follow(
 fn label(name: &str, iteration: u32, attempt: u32) -> String {
     let mut s = name.to_owned();
     if iteration > 0 {
-        s.push_str(&format!(" #{iteration}"));
+        let _ = write!(s, " #{iteration}");
     }
     if attempt > 1 {
-        s.push_str(&format!(" (attempt {attempt})"));
+        let _ = write!(s, " (attempt {attempt})");
     }
     s
 }

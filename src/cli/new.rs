@@ -58,7 +58,11 @@ struct TestsLine {
 }
 
 pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
-    let project = args.project.clone().map(ProjectRef::Name).or_else(|| Some(ProjectRef::Containing(ctx.cwd.clone())));
+    let project = args
+        .project
+        .clone()
+        .map(ProjectRef::Name)
+        .or_else(|| Some(ProjectRef::Containing(ctx.cwd.clone())));
     let mut models = std::collections::BTreeMap::new();
     if let Some(m) = &args.model {
         for stage in ["spec", "generate", "tests", "review", "improve", "docs"] {
@@ -68,7 +72,13 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
     let files = args
         .files
         .iter()
-        .map(|f| if f.is_absolute() { f.clone() } else { ctx.cwd.join(f) })
+        .map(|f| {
+            if f.is_absolute() {
+                f.clone()
+            } else {
+                ctx.cwd.join(f)
+            }
+        })
         .collect();
     let params = StartRunParams {
         request: args.request.clone(),
@@ -130,7 +140,7 @@ pub(crate) fn summarize(ctx: &Context, f: &Followed, what: &str) -> anyhow::Resu
     let ok = f.status == Some(Status::Succeeded);
     if ctx.format == Format::Json {
         output::print_json(&Report {
-            run: f.run.map(|r| r.get()),
+            run: f.run.map(kiln::engine::ids::RunId::get),
             status: f.status,
             error: f.error.as_deref(),
             stages: &f.stages,
@@ -160,7 +170,9 @@ pub(crate) fn summarize(ctx: &Context, f: &Followed, what: &str) -> anyhow::Resu
             );
         }
         if let Some((passed, failed, skipped, errors)) = f.tests {
-            println!("  tests: {passed} passed, {failed} failed, {errors} errors, {skipped} skipped");
+            println!(
+                "  tests: {passed} passed, {failed} failed, {errors} errors, {skipped} skipped"
+            );
         }
         println!("  cost: ${cost:.4}");
         if !f.exported.is_empty() {
@@ -174,9 +186,15 @@ pub(crate) fn summarize(ctx: &Context, f: &Followed, what: &str) -> anyhow::Resu
             Some(Status::Cancelled | Status::Interrupted) => {
                 println!("next: kiln resume {run}");
             }
-            Some(Status::Skipped) => println!("next: configure a model (kiln models), then kiln resume {run}"),
+            Some(Status::Skipped) => {
+                println!("next: configure a model (kiln models), then kiln resume {run}")
+            }
             _ => println!("next: kiln show {run}   ·   kiln logs {run}   ·   kiln retry {run}"),
         }
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

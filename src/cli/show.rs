@@ -54,18 +54,31 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
         let took = s
             .finished_at
             .zip(s.started_at)
-            .map_or_else(String::new, |(f, st)| format!("{:.1}s", (f - st) as f64 / 1e6));
+            .map_or_else(String::new, |(f, st)| {
+                format!("{:.1}s", (f - st) as f64 / 1e6)
+            });
         let mut detail = String::new();
-        match s.output.as_deref().and_then(|o| serde_json::from_str::<StageOutput>(o).ok()) {
+        match s
+            .output
+            .as_deref()
+            .and_then(|o| serde_json::from_str::<StageOutput>(o).ok())
+        {
             Some(StageOutput::TestRun { report }) => {
                 detail = format!(
                     "{} passed, {} failed, {} errors, {} skipped",
                     report.passed, report.failed, report.errors, report.skipped
                 );
             }
-            Some(StageOutput::Findings { findings }) => detail = format!("{} finding(s)", findings.len()),
+            Some(StageOutput::Findings { findings }) => {
+                detail = format!("{} finding(s)", findings.len())
+            }
             Some(StageOutput::Review { review }) => {
-                detail = format!("score {}", review.score.map_or_else(|| "none".into(), |s| s.to_string()));
+                detail = format!(
+                    "score {}",
+                    review
+                        .score
+                        .map_or_else(|| "none".into(), |s| s.to_string())
+                );
             }
             Some(StageOutput::Files { files } | StageOutput::Tests { files }) => {
                 detail = files.keys().cloned().collect::<Vec<_>>().join(", ");
@@ -73,7 +86,7 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
             _ => {}
         }
         if let Some(e) = &s.error {
-            detail = e.clone();
+            detail.clone_from(e);
         }
         let name = if s.iteration > 0 {
             format!("{} #{}", s.name, s.iteration)

@@ -34,12 +34,16 @@ pub use state::{RunState, StageOutput, TestReport};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    #[error("stage '{stage}': {source}; the raw reply is kept in the run's model calls (kiln show RUN); retry with `kiln retry RUN`")]
+    #[error(
+        "stage '{stage}': {source}; the raw reply is kept in the run's model calls (kiln show RUN); retry with `kiln retry RUN`"
+    )]
     Parse {
         stage: String,
         source: crate::engine::llm::parse::Error,
     },
-    #[error("stage '{stage}': the model's reply was cut at the token limit ({tokens} tokens), so it is not code; raise max_tokens of the model or ask for less, then `kiln retry RUN`")]
+    #[error(
+        "stage '{stage}': the model's reply was cut at the token limit ({tokens} tokens), so it is not code; raise max_tokens of the model or ask for less, then `kiln retry RUN`"
+    )]
     Truncated { stage: String, tokens: u64 },
     #[error("stage '{stage}': {message}")]
     Stage { stage: String, message: String },

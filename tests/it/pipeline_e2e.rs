@@ -43,7 +43,14 @@ fn end_to_end(story: &Story) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| format!("{}#{}:{}", s["name"].as_str().unwrap(), s["iteration"], s["status"].as_str().unwrap()))
+        .map(|s| {
+            format!(
+                "{}#{}:{}",
+                s["name"].as_str().unwrap(),
+                s["iteration"],
+                s["status"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(
         stages,
@@ -64,12 +71,26 @@ fn end_to_end(story: &Story) {
         "{doc:#}"
     );
     for gate in ["syntax", "tests", "findings", "review", "integrity"] {
-        assert_eq!(doc["gates"].as_array().unwrap().iter().find(|g| g["gate"] == gate).unwrap()["passed"], true, "{gate}: {doc:#}");
+        assert_eq!(
+            doc["gates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|g| g["gate"] == gate)
+                .unwrap()["passed"],
+            true,
+            "{gate}: {doc:#}"
+        );
     }
     assert_eq!(doc["tests"]["failed"], 0, "{doc:#}");
     assert_eq!(doc["tests"]["passed"], 2, "{doc:#}");
     assert!(doc["cost_usd"].as_f64().unwrap() > 0.0);
-    let exported: Vec<&str> = doc["exported"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let exported: Vec<&str> = doc["exported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     for f in &story.files {
         assert!(exported.contains(f), "{f} not in {exported:?}");
         assert!(k.home().join(f).is_file(), "{f} not written");
@@ -77,8 +98,16 @@ fn end_to_end(story: &Story) {
     // The stored history: the first test run failed the tests gate, every attempt kept.
     let s = store(&k);
     let gates = s.gates_of_run(doc["run"].as_i64().unwrap()).unwrap();
-    assert!(gates.iter().any(|g| g.iteration == 0 && g.gate == "tests" && !g.passed), "{gates:?}");
-    assert!(gates.iter().filter(|g| g.iteration == 1).all(|g| g.passed), "{gates:?}");
+    assert!(
+        gates
+            .iter()
+            .any(|g| g.iteration == 0 && g.gate == "tests" && !g.passed),
+        "{gates:?}"
+    );
+    assert!(
+        gates.iter().filter(|g| g.iteration == 1).all(|g| g.passed),
+        "{gates:?}"
+    );
     assert_eq!(server.requests().len(), 7);
 }
 

@@ -18,14 +18,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use super::ask::ask;
-use super::resume_run::resume_run;
-use super::retry_stage::retry_stage;
-use super::start_run::start_run;
 use super::bus::{Bus, Events};
 use super::context::{Internal, OpContext, Shared};
 use super::event::Event;
 use super::feed::FeedForwarder;
 use super::op::Op;
+use super::resume_run::resume_run;
+use super::retry_stage::retry_stage;
+use super::start_run::start_run;
 use crate::engine::config::Config;
 use crate::engine::env::Env;
 use crate::engine::ids::{OpId, RunId};

@@ -13,28 +13,29 @@ pub(crate) async fn retry_stage(
     stage: Option<String>,
 ) -> Result<(), crate::engine::Error> {
     let (opts, rows) = load(&ctx, run, "retried").await?;
-    let target = match &stage {
-        Some(name) => rows.iter().rev().find(|r| r.name == *name).ok_or_else(|| {
-            pipeline::Error::Stage {
-                stage: name.clone(),
-                message: format!(
-                    "run {run} has no stage '{name}'; its stages: {}",
-                    names(&rows)
-                ),
-            }
-        })?,
-        None => rows
-            .iter()
-            .rev()
-            .find(|r| matches!(r.status, Status::Failed | Status::Cancelled))
-            .ok_or_else(|| pipeline::Error::Stage {
-                stage: "retry".into(),
-                message: format!(
-                    "run {run} has no failed stage; name one to run again with --stage ({})",
-                    names(&rows)
-                ),
+    let target =
+        match &stage {
+            Some(name) => rows.iter().rev().find(|r| r.name == *name).ok_or_else(|| {
+                pipeline::Error::Stage {
+                    stage: name.clone(),
+                    message: format!(
+                        "run {run} has no stage '{name}'; its stages: {}",
+                        names(&rows)
+                    ),
+                }
             })?,
-    };
+            None => rows
+                .iter()
+                .rev()
+                .find(|r| matches!(r.status, Status::Failed | Status::Cancelled))
+                .ok_or_else(|| pipeline::Error::Stage {
+                    stage: "retry".into(),
+                    message: format!(
+                        "run {run} has no failed stage; name one to run again with --stage ({})",
+                        names(&rows)
+                    ),
+                })?,
+        };
     let first = rows
         .iter()
         .find(|r| r.name == target.name && r.iteration == target.iteration)
@@ -76,7 +77,10 @@ pub(crate) async fn load(
     }
     if matches!(row.status, Status::Running | Status::Queued) {
         let alive = owner.is_some_and(|(pid, start)| {
-            u32::try_from(pid).ok().and_then(super::start_run::process_start) == Some(start)
+            u32::try_from(pid)
+                .ok()
+                .and_then(super::start_run::process_start)
+                == Some(start)
         });
         if alive {
             return Err(pipeline::Error::WrongState {

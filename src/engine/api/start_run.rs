@@ -37,7 +37,9 @@ pub(crate) async fn start_run(
         .as_deref()
         .or(project_row.as_ref().and_then(|p| p.language.as_deref()))
     {
-        Some(name) => Lang::parse(name).ok_or_else(|| pipeline::Error::Language(name.to_owned()))?,
+        Some(name) => {
+            Lang::parse(name).ok_or_else(|| pipeline::Error::Language(name.to_owned()))?
+        }
         None => params
             .files
             .iter()

@@ -35,7 +35,11 @@ pub fn write(
                 )));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => plan.push((rel, path, content)),
-            Err(e) => return Err(refuse(format!("cannot read '{rel}': {e}; nothing was written"))),
+            Err(e) => {
+                return Err(refuse(format!(
+                    "cannot read '{rel}': {e}; nothing was written"
+                )));
+            }
         }
     }
     let mut written = Vec::new();
@@ -78,12 +82,17 @@ mod tests {
         .into();
         let got = write(dir.path(), &files, &BTreeMap::new()).unwrap();
         assert_eq!(got, ["a.py", "pkg/b.py"]);
-        assert_eq!(std::fs::read_to_string(dir.path().join("pkg/b.py")).unwrap(), "B\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("pkg/b.py")).unwrap(),
+            "B\n"
+        );
 
         std::fs::write(dir.path().join("a.py"), "user edit\n").unwrap();
-        let mut more = files.clone();
+        let mut more = files;
         more.insert("c.py".into(), "C\n".into());
-        let err = write(dir.path(), &more, &BTreeMap::new()).unwrap_err().to_string();
+        let err = write(dir.path(), &more, &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("'a.py' exists"), "{err}");
         assert!(!dir.path().join("c.py").exists());
 

@@ -39,9 +39,11 @@ pub fn evaluate(config: &GatesConfig, state: &RunState) -> Vec<Verdict> {
     if config.tests {
         out.push(match &state.report {
             None => verdict("tests", false, "the tests did not run".into()),
-            Some(r) if r.passed == 0 && r.failed + r.errors == 0 => {
-                verdict("tests", false, format!("no test ran (exit code {})", r.exit_code))
-            }
+            Some(r) if r.passed == 0 && r.failed + r.errors == 0 => verdict(
+                "tests",
+                false,
+                format!("no test ran (exit code {})", r.exit_code),
+            ),
             Some(r) if r.failed + r.errors > 0 || r.exit_code != 0 => {
                 let failing = r.failing();
                 verdict(
@@ -72,14 +74,20 @@ pub fn evaluate(config: &GatesConfig, state: &RunState) -> Vec<Verdict> {
         out.push(if bad.is_empty() {
             verdict("findings", true, format!("no finding at or above {min}"))
         } else {
-            verdict("findings", false, format!("{} at or above {min}: {}", bad.len(), bad.join("; ")))
+            verdict(
+                "findings",
+                false,
+                format!("{} at or above {min}: {}", bad.len(), bad.join("; ")),
+            )
         });
     }
     if config.review_score > 0 {
         out.push(match state.review.as_ref().and_then(|r| r.score) {
-            Some(s) if s >= config.review_score => {
-                verdict("review", true, format!("score {s} ≥ {}", config.review_score))
-            }
+            Some(s) if s >= config.review_score => verdict(
+                "review",
+                true,
+                format!("score {s} ≥ {}", config.review_score),
+            ),
             Some(s) => verdict(
                 "review",
                 false,
@@ -109,7 +117,10 @@ pub fn evaluate(config: &GatesConfig, state: &RunState) -> Vec<Verdict> {
             verdict(
                 "integrity",
                 false,
-                v.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+                v.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
             )
         });
     }
@@ -119,13 +130,22 @@ pub fn evaluate(config: &GatesConfig, state: &RunState) -> Vec<Verdict> {
 /// What the stuck detector compares between iterations: failing tests, findings, and the
 /// failing gates.
 pub fn signature(state: &RunState, verdicts: &[Verdict]) -> String {
-    let mut parts: Vec<String> = state.report.as_ref().map(|r| r.failing()).unwrap_or_default();
+    let mut parts: Vec<String> = state
+        .report
+        .as_ref()
+        .map(super::state::TestReport::failing)
+        .unwrap_or_default();
     parts.extend(
         state
             .findings
             .iter()
             .map(|f| format!("{}:{}:{}", f.file, f.rule, f.message)),
     );
-    parts.extend(verdicts.iter().filter(|v| !v.passed && v.gate != "review").map(|v| v.detail.clone()));
+    parts.extend(
+        verdicts
+            .iter()
+            .filter(|v| !v.passed && v.gate != "review")
+            .map(|v| v.detail.clone()),
+    );
     parts.join("\n")
 }

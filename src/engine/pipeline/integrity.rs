@@ -49,7 +49,10 @@ pub fn check(
     let mut out = Vec::new();
     for (file, before) in acceptance {
         let old = find_tests(lang, before);
-        let new = tests.get(file).map(|t| find_tests(lang, t)).unwrap_or_default();
+        let new = tests
+            .get(file)
+            .map(|t| find_tests(lang, t))
+            .unwrap_or_default();
         let added: Vec<&TestFn> = new
             .iter()
             .filter(|n| !old.iter().any(|o| o.name == n.name))
@@ -111,18 +114,31 @@ pub fn check(
 fn special_cases(lang: Lang, content: &str) -> Vec<(usize, &'static str)> {
     let patterns: &[(&str, &str)] = match lang {
         Lang::Python => &[
-            ("sys.exit(0)", "calls sys.exit(0), ending pytest early as a pass"),
+            (
+                "sys.exit(0)",
+                "calls sys.exit(0), ending pytest early as a pass",
+            ),
             ("os._exit(", "calls os._exit, ending the test process"),
             ("raise SkipTest", "raises SkipTest, skipping the tests"),
-            ("raise unittest.SkipTest", "raises SkipTest, skipping the tests"),
+            (
+                "raise unittest.SkipTest",
+                "raises SkipTest, skipping the tests",
+            ),
             ("pytest.skip(", "calls pytest.skip, skipping the tests"),
         ],
-        Lang::Rust => &[
-            ("process::exit(0)", "calls process::exit(0), ending the test binary early"),
-        ],
+        Lang::Rust => &[(
+            "process::exit(0)",
+            "calls process::exit(0), ending the test binary early",
+        )],
         Lang::Javascript => &[
-            ("process.exit(0)", "calls process.exit(0), ending the tests early"),
-            ("process.reallyExit(", "calls process.reallyExit, ending the tests early"),
+            (
+                "process.exit(0)",
+                "calls process.exit(0), ending the tests early",
+            ),
+            (
+                "process.reallyExit(",
+                "calls process.reallyExit, ending the tests early",
+            ),
         ],
     };
     let mut out = Vec::new();
@@ -160,7 +176,10 @@ fn python_tests(text: &str) -> Vec<TestFn> {
     let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let t = line.trim_start();
-        let Some(rest) = t.strip_prefix("def ").or_else(|| t.strip_prefix("async def ")) else {
+        let Some(rest) = t
+            .strip_prefix("def ")
+            .or_else(|| t.strip_prefix("async def "))
+        else {
             continue;
         };
         let name: String = rest
@@ -295,7 +314,11 @@ fn js_tests(text: &str) -> Vec<TestFn> {
                 continue;
             }
             let args = args.trim_start();
-            let Some(q) = args.chars().next().filter(|c| matches!(c, '\'' | '"' | '`')) else {
+            let Some(q) = args
+                .chars()
+                .next()
+                .filter(|c| matches!(c, '\'' | '"' | '`'))
+            else {
                 continue;
             };
             let Some(end) = args[1..].find(q) else {
@@ -313,7 +336,9 @@ fn js_tests(text: &str) -> Vec<TestFn> {
                     || opts.contains("todo:")
                     || body.contains(".skip(")
                     || body.contains(".todo("),
-                asserts: body.contains("assert") || body.contains("expect(") || body.contains("throws"),
+                asserts: body.contains("assert")
+                    || body.contains("expect(")
+                    || body.contains("throws"),
             });
         }
     }
@@ -339,35 +364,62 @@ mod tests {
         let same = check(Lang::Python, &acc, &acc, &BTreeMap::new(), None);
         assert!(same.is_empty(), "{same:?}");
 
-        let deleted = map(&[("test_calc.py", "import calc\n\ndef test_add():\n    assert calc.add(1, 2) == 3\n")]);
+        let deleted = map(&[(
+            "test_calc.py",
+            "import calc\n\ndef test_add():\n    assert calc.add(1, 2) == 3\n",
+        )]);
         let v = check(Lang::Python, &acc, &deleted, &BTreeMap::new(), None);
         assert_eq!(v.len(), 1, "{v:?}");
         assert_eq!(v[0].test, "test_calc.py::test_neg");
         assert_eq!(v[0].how, "deleted");
 
-        let renamed = map(&[("test_calc.py", &PY.replace("test_neg", "test_negative_later"))]);
+        let renamed = map(&[(
+            "test_calc.py",
+            &PY.replace("test_neg", "test_negative_later"),
+        )]);
         let v = check(Lang::Python, &acc, &renamed, &BTreeMap::new(), None);
-        assert!(v[0].how.contains("renamed away") && v[0].how.contains("test_negative_later"), "{v:?}");
+        assert!(
+            v[0].how.contains("renamed away") && v[0].how.contains("test_negative_later"),
+            "{v:?}"
+        );
 
-        let skipped = map(&[("test_calc.py", &PY.replace("def test_neg", "@pytest.mark.skip\ndef test_neg"))]);
+        let skipped = map(&[(
+            "test_calc.py",
+            &PY.replace("def test_neg", "@pytest.mark.skip\ndef test_neg"),
+        )]);
         let v = check(Lang::Python, &acc, &skipped, &BTreeMap::new(), None);
-        assert_eq!(v[0].how, "newly skipped (a skip marker or call was added)", "{v:?}");
+        assert_eq!(
+            v[0].how, "newly skipped (a skip marker or call was added)",
+            "{v:?}"
+        );
 
-        let emptied = map(&[("test_calc.py", &PY.replace("    assert calc.add(-1, -1) == -2", "    pass"))]);
+        let emptied = map(&[(
+            "test_calc.py",
+            &PY.replace("    assert calc.add(-1, -1) == -2", "    pass"),
+        )]);
         let v = check(Lang::Python, &acc, &emptied, &BTreeMap::new(), None);
         assert_eq!(v[0].how, "emptied of assertions", "{v:?}");
 
-        let code = map(&[("calc.py", "import sys\nsys.exit(0)\ndef add(a, b):\n    return a + b\n\nif __name__ == '__main__':\n    sys.exit(0)\n")]);
+        let code = map(&[(
+            "calc.py",
+            "import sys\nsys.exit(0)\ndef add(a, b):\n    return a + b\n\nif __name__ == '__main__':\n    sys.exit(0)\n",
+        )]);
         let v = check(Lang::Python, &acc, &acc, &code, None);
         assert_eq!(v.len(), 1, "{v:?}");
-        assert!(v[0].how.contains("sys.exit(0)") && v[0].how.contains("calc.py:2"), "{v:?}");
+        assert!(
+            v[0].how.contains("sys.exit(0)") && v[0].how.contains("calc.py:2"),
+            "{v:?}"
+        );
     }
 
     #[test]
     fn rust_and_js_skips_are_seen() {
         let rs = "#[test]\nfn adds() {\n    assert_eq!(add(1, 2), 3);\n}\n";
         let acc = map(&[("tests/t.rs", rs)]);
-        let ignored = map(&[("tests/t.rs", &rs.replace("#[test]\n", "#[test]\n#[ignore]\n"))]);
+        let ignored = map(&[(
+            "tests/t.rs",
+            &rs.replace("#[test]\n", "#[test]\n#[ignore]\n"),
+        )]);
         let v = check(Lang::Rust, &acc, &ignored, &BTreeMap::new(), None);
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].how.contains("skipped"));
@@ -375,11 +427,17 @@ mod tests {
         let js = "const test = require('node:test');\ntest('adds', () => {\n  assert.strictEqual(add(1, 2), 3);\n});\n";
         let acc = map(&[("test/add.test.js", js)]);
         assert!(check(Lang::Javascript, &acc, &acc, &BTreeMap::new(), None).is_empty());
-        let skipped = map(&[("test/add.test.js", &js.replace("test('adds'", "test.skip('adds'"))]);
+        let skipped = map(&[(
+            "test/add.test.js",
+            &js.replace("test('adds'", "test.skip('adds'"),
+        )]);
         let v = check(Lang::Javascript, &acc, &skipped, &BTreeMap::new(), None);
         assert_eq!(v.len(), 1, "{v:?}");
         assert_eq!(v[0].test, "test/add.test.js::adds");
-        let emptied = map(&[("test/add.test.js", &js.replace("assert.strictEqual(add(1, 2), 3);", ""))]);
+        let emptied = map(&[(
+            "test/add.test.js",
+            &js.replace("assert.strictEqual(add(1, 2), 3);", ""),
+        )]);
         let v = check(Lang::Javascript, &acc, &emptied, &BTreeMap::new(), None);
         assert_eq!(v[0].how, "emptied of assertions", "{v:?}");
     }

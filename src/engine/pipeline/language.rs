@@ -44,6 +44,7 @@ impl Lang {
     }
 
     /// Whether `path` is a test file in this language's conventions.
+    #[allow(clippy::case_sensitive_file_extension_comparisons)] // the test runners' own rules are case-sensitive
     pub fn is_test_path(self, path: &str) -> bool {
         let name = path.rsplit('/').next().unwrap_or(path);
         let in_tests_dir = path.starts_with("tests/") || path.contains("/tests/");

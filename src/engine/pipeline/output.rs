@@ -152,12 +152,16 @@ mod tests {
     #[test]
     fn improve_applies_edits_to_current_files_and_names_a_mismatch() {
         let root = tempfile::tempdir().unwrap();
-        let current: BTreeMap<String, String> =
-            [("calc.py".to_owned(), "def add(a, b):\n    return a - b\n".to_owned())].into();
+        let current: BTreeMap<String, String> = [(
+            "calc.py".to_owned(),
+            "def add(a, b):\n    return a - b\n".to_owned(),
+        )]
+        .into();
         let reply = "calc.py\n<<<<<<< SEARCH\n    return a - b\n=======\n    return a + b\n>>>>>>> REPLACE\n";
         let got = improve(reply, &current, root.path()).unwrap();
         assert_eq!(got["calc.py"], "def add(a, b):\n    return a + b\n");
-        let bad = "calc.py\n<<<<<<< SEARCH\n    return a * b\n=======\n    return 0\n>>>>>>> REPLACE\n";
+        let bad =
+            "calc.py\n<<<<<<< SEARCH\n    return a * b\n=======\n    return 0\n>>>>>>> REPLACE\n";
         let err = improve(bad, &current, root.path()).unwrap_err();
         assert!(matches!(err, Error::EditMismatch { .. }), "{err}");
     }

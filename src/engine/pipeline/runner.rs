@@ -11,6 +11,7 @@
 //! process at once.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -119,7 +120,11 @@ fn plan(config: &PipelineConfig, opts: &RunOptions) -> Result<Vec<Step>, Error> 
     let mut out = Vec::new();
     for s in super::stage::BUILTIN {
         for c in &config.custom {
-            let before = if c.before.is_empty() { "generate" } else { &c.before };
+            let before = if c.before.is_empty() {
+                "generate"
+            } else {
+                &c.before
+            };
             if before == s.as_str() {
                 out.push(Step::Custom(c.clone()));
             }
@@ -206,6 +211,7 @@ struct Done {
     cached: bool,
 }
 
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(store_err)`
 fn store_err(e: crate::engine::store::WriteError) -> Error {
     Error::Stage {
         stage: "store".into(),
@@ -226,9 +232,9 @@ impl Runner {
         let has = |s: Stage| present.contains(&s);
         let loop_stages = [Stage::Check, Stage::TestRun, Stage::Review, Stage::Improve];
         let post = [Stage::Docs, Stage::Export];
-        for step in steps.iter().filter(|s| {
-            !matches!(s, Step::Builtin(k) if loop_stages.contains(k) || post.contains(k))
-        }) {
+        for step in steps.iter().filter(
+            |s| !matches!(s, Step::Builtin(k) if loop_stages.contains(k) || post.contains(k)),
+        ) {
             self.step(step, 0).await?;
         }
         let in_loop = [Stage::Check, Stage::TestRun, Stage::Review]
@@ -254,7 +260,9 @@ impl Runner {
         let mut last: Option<String> = None;
         loop {
             for s in [Stage::Check, Stage::TestRun, Stage::Review] {
-                if has(s) && (s != Stage::Review || iteration == 0 || self.config.gates.review_score > 0) {
+                if has(s)
+                    && (s != Stage::Review || iteration == 0 || self.config.gates.review_score > 0)
+                {
                     self.step(&Step::Builtin(s), iteration).await?;
                 }
             }
@@ -377,7 +385,11 @@ impl Runner {
                 Err(e) => {
                     let cancelled = self.ctx.cancel.is_cancelled() || matches!(e, Error::Cancelled);
                     let transit = !cancelled && is_transit(&e);
-                    let status = if cancelled { Status::Cancelled } else { Status::Failed };
+                    let status = if cancelled {
+                        Status::Cancelled
+                    } else {
+                        Status::Failed
+                    };
                     let message = e.to_string();
                     self.log(Some(row.id), LogLevel::Error, format!("{name}: {message}"))
                         .await;
@@ -428,10 +440,10 @@ impl Runner {
             Some(Err(e)) => Err(e),
             Some(Ok(None)) => Ok(Done {
                 output: StageOutput::Skipped {
-                    reason: self.no_model_reason(),
+                    reason: Self::no_model_reason(),
                 },
                 status: Status::Skipped,
-                error: Some(self.no_model_reason()),
+                error: Some(Self::no_model_reason()),
                 cached: false,
             }),
             Some(Ok(Some(call))) => self.model_stage(step, &row, call).await,
@@ -440,14 +452,16 @@ impl Runner {
         Ok((row, done))
     }
 
-    fn no_model_reason(&self) -> String {
-        format!(
-            "skipped: no model configured; {}",
-            llm::NO_MODEL_HELP
-        )
+    fn no_model_reason() -> String {
+        format!("skipped: no model configured; {}", llm::NO_MODEL_HELP)
     }
 
-    async fn start(&self, step: &Step, iteration: i64, hash: Option<&str>) -> Result<StageRow, Error> {
+    async fn start(
+        &self,
+        step: &Step,
+        iteration: i64,
+        hash: Option<&str>,
+    ) -> Result<StageRow, Error> {
         let run = self.run.get();
         let kind = step.kind();
         let name = step.name().to_owned();
@@ -483,7 +497,9 @@ impl Runner {
         let error = done.error.clone();
         let output = serde_json::to_string(&done.output).ok();
         self.ctx
-            .write(move |s| s.finish_pipeline_stage(id, status, error.as_deref(), output.as_deref()))
+            .write(move |s| {
+                s.finish_pipeline_stage(id, status, error.as_deref(), output.as_deref())
+            })
             .await
             .map_err(store_err)?;
         self.ctx.emit(
@@ -550,7 +566,11 @@ fn hash_of(name: &str, model: &Model, messages: &[Message]) -> String {
     h.update([0]);
     h.update(model.config.model.as_bytes());
     h.update([0]);
-    h.update(serde_json::to_string(messages).unwrap_or_default().as_bytes());
+    h.update(
+        serde_json::to_string(messages)
+            .unwrap_or_default()
+            .as_bytes(),
+    );
     hex::encode(h.finalize())
 }
 
@@ -598,7 +618,7 @@ impl Runner {
         let st = &self.state;
         let mut spec = st.spec.clone();
         for (name, note) in &st.notes {
-            spec.push_str(&format!("\n\n## {name}\n{note}"));
+            let _ = write!(spec, "\n\n## {name}\n{note}");
         }
         let code = match stage {
             Stage::Improve => RunState::render_files(&{
@@ -614,10 +634,10 @@ impl Runner {
                 r.score.map_or_else(|| "none".to_owned(), |s| s.to_string())
             );
             for i in &r.issues {
-                out.push_str(&format!("- {i}\n"));
+                let _ = writeln!(out, "- {i}");
             }
             for s in &r.suggestions {
-                out.push_str(&format!("- suggestion: {s}\n"));
+                let _ = writeln!(out, "- suggestion: {s}");
             }
             out
         });
@@ -628,7 +648,7 @@ impl Runner {
         if stage == Stage::Improve {
             let verdicts = gates::evaluate(&self.config.gates, st);
             for v in verdicts.iter().filter(|v| !v.passed) {
-                tests.push_str(&format!("\nGate '{}' failed: {}\n", v.gate, v.detail));
+                let _ = writeln!(tests, "\nGate '{}' failed: {}", v.gate, v.detail);
             }
             tests.push_str("\nDo not delete, rename, skip or weaken the tests; fix the code.\n");
         }
@@ -712,7 +732,12 @@ impl Runner {
         Ok(())
     }
 
-    async fn model_stage(&mut self, step: &Step, row: &StageRow, call: Call) -> Result<Done, Error> {
+    async fn model_stage(
+        &mut self,
+        step: &Step,
+        row: &StageRow,
+        call: Call,
+    ) -> Result<Done, Error> {
         let name = step.name().to_owned();
         if let Some(hash) = row.input_hash.clone() {
             let lookup = name.clone();
@@ -722,12 +747,18 @@ impl Runner {
                 .await
                 .map_err(store_err)?;
             if let Some(hit) = cached
-                && let Some(output) = hit.output.as_deref().and_then(|o| serde_json::from_str::<StageOutput>(o).ok())
+                && let Some(output) = hit
+                    .output
+                    .as_deref()
+                    .and_then(|o| serde_json::from_str::<StageOutput>(o).ok())
             {
                 self.log(
                     Some(row.id),
                     LogLevel::Info,
-                    format!("{name}: reused the result of run {} stage {} (same inputs)", hit.run_id, hit.id),
+                    format!(
+                        "{name}: reused the result of run {} stage {} (same inputs)",
+                        hit.run_id, hit.id
+                    ),
                 )
                 .await;
                 self.store_artifacts(row, &output).await?;
@@ -971,7 +1002,10 @@ impl Runner {
         self.log(
             Some(row.id),
             LogLevel::Info,
-            format!("check: {} finding(s), {errors} error(s), {warnings} warning(s)", findings.len()),
+            format!(
+                "check: {} finding(s), {errors} error(s), {warnings} warning(s)",
+                findings.len()
+            ),
         )
         .await;
         self.ctx.emit(
@@ -999,7 +1033,14 @@ impl Runner {
         let root = self.opts.root.clone();
         let prepared = tokio::task::spawn_blocking(move || {
             let tmp = PathBuf::from(shared.env.get("TMPDIR").unwrap_or("/tmp"));
-            testing::prepare(lang, &files, root.as_deref(), &tmp, &shared.config.sandbox, &shared.env)
+            testing::prepare(
+                lang,
+                &files,
+                root.as_deref(),
+                &tmp,
+                &shared.config.sandbox,
+                &shared.env,
+            )
         })
         .await
         .map_err(|e| Error::Stage {
@@ -1036,10 +1077,15 @@ impl Runner {
             })
             .await
             .map_err(store_err)?;
-        let mut handle = self.ctx.shared.sandbox.start(&spec).map_err(|e| Error::Stage {
-            stage: "test_run".into(),
-            message: e.to_string(),
-        })?;
+        let mut handle = self
+            .ctx
+            .shared
+            .sandbox
+            .start(&spec)
+            .map_err(|e| Error::Stage {
+                stage: "test_run".into(),
+                message: e.to_string(),
+            })?;
         let mut kept: Vec<String> = Vec::new();
         loop {
             let batch = tokio::select! {
@@ -1181,12 +1227,13 @@ impl Runner {
         files.extend(self.state.tests.clone());
         files.extend(self.state.docs.clone());
         let read = self.state.context.clone();
-        let written = tokio::task::spawn_blocking(move || super::export::write(&root, &files, &read))
-            .await
-            .map_err(|e| Error::Stage {
-                stage: "export".into(),
-                message: e.to_string(),
-            })??;
+        let written =
+            tokio::task::spawn_blocking(move || super::export::write(&root, &files, &read))
+                .await
+                .map_err(|e| Error::Stage {
+                    stage: "export".into(),
+                    message: e.to_string(),
+                })??;
         self.log(
             Some(row.id),
             LogLevel::Info,

@@ -5,6 +5,7 @@
 //! replaying the stored outputs of finished stages, so no finished model call is made again.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
@@ -134,7 +135,10 @@ impl RunState {
             StageOutput::Spec { text } => text.clone_into(&mut self.spec),
             StageOutput::Files { files } => {
                 for (path, content) in files {
-                    if stage == "docs" || path.ends_with(".md") && !self.code.contains_key(path) {
+                    let markdown = std::path::Path::new(path)
+                        .extension()
+                        .is_some_and(|e| e.eq_ignore_ascii_case("md"));
+                    if stage == "docs" || markdown && !self.code.contains_key(path) {
                         self.docs.insert(path.clone(), content.clone());
                     } else if self.tests.contains_key(path) || self.language.is_test_path(path) {
                         self.tests.insert(path.clone(), content.clone());
@@ -189,17 +193,19 @@ impl RunState {
         let mut out = String::new();
         match &self.report {
             Some(r) => {
-                out.push_str(&format!(
-                    "{} passed, {} failed, {} errors, {} skipped\n",
+                let _ = writeln!(
+                    out,
+                    "{} passed, {} failed, {} errors, {} skipped",
                     r.passed, r.failed, r.errors, r.skipped
-                ));
+                );
                 for t in r.tests.iter().filter(|t| t.outcome != "passed") {
-                    out.push_str(&format!(
-                        "{} {}: {}\n",
+                    let _ = writeln!(
+                        out,
+                        "{} {}: {}",
                         t.outcome.to_uppercase(),
                         t.name,
                         t.message.as_deref().unwrap_or("")
-                    ));
+                    );
                 }
                 if r.failed + r.errors > 0 && !r.tail.is_empty() {
                     out.push_str("\nOutput:\n");
@@ -212,10 +218,11 @@ impl RunState {
         if !self.findings.is_empty() {
             out.push_str("\nAnalysis findings:\n");
             for f in &self.findings {
-                out.push_str(&format!(
-                    "{}:{}: {} [{}] {}\n",
+                let _ = writeln!(
+                    out,
+                    "{}:{}: {} [{}] {}",
                     f.file, f.line, f.severity, f.rule, f.message
-                ));
+                );
             }
         }
         out

@@ -46,13 +46,15 @@ pub fn prepare(
         .prefix("kiln-run-")
         .tempdir_in(tmp)
         .map_err(io("cannot create the test scratch directory"))?;
-    let world = |p: &Path, mode: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
+    let world =
+        |p: &Path, mode: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
     world(dir.path(), 0o777).map_err(io("cannot open the scratch directory to the sandbox"))?;
     for (rel, content) in files {
-        let path = crate::engine::llm::parse::safe_path(dir.path(), rel).map_err(|e| Error::Stage {
-            stage: "test_run".into(),
-            message: e.to_string(),
-        })?;
+        let path =
+            crate::engine::llm::parse::safe_path(dir.path(), rel).map_err(|e| Error::Stage {
+                stage: "test_run".into(),
+                message: e.to_string(),
+            })?;
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io(format!("cannot create '{rel}'")))?;
             let mut d = parent;
@@ -108,7 +110,10 @@ fn python(spec: &mut RunSpec, root: Option<&Path>, env: &Env) -> Result<(), Erro
     for python in candidates.iter().filter(|p| p.is_file()) {
         // A host Python (not generated code) tells us whether it has pytest and where it lives.
         let Ok(out) = std::process::Command::new(python)
-            .args(["-c", "import pytest, sys; print(sys.prefix); print(sys.base_prefix)"])
+            .args([
+                "-c",
+                "import pytest, sys; print(sys.prefix); print(sys.base_prefix)",
+            ])
             .env_clear()
             .output()
         else {
@@ -146,7 +151,10 @@ fn python(spec: &mut RunSpec, root: Option<&Path>, env: &Env) -> Result<(), Erro
 
 fn rust(spec: &mut RunSpec, env: &Env) -> Result<(), Error> {
     let rustc = which(env, "rustc").ok_or_else(|| {
-        missing(Lang::Rust, "no rustc on PATH; install Rust with rustup (https://rustup.rs)")
+        missing(
+            Lang::Rust,
+            "no rustc on PATH; install Rust with rustup (https://rustup.rs)",
+        )
     })?;
     let sysroot = std::process::Command::new(&rustc)
         .args(["--print", "sysroot"])
@@ -194,8 +202,12 @@ fn rust(spec: &mut RunSpec, env: &Env) -> Result<(), Error> {
 }
 
 fn node(spec: &mut RunSpec, env: &Env) -> Result<(), Error> {
-    let node = which(env, "node")
-        .ok_or_else(|| missing(Lang::Javascript, "no node on PATH; install Node.js 18 or newer"))?;
+    let node = which(env, "node").ok_or_else(|| {
+        missing(
+            Lang::Javascript,
+            "no node on PATH; install Node.js 18 or newer",
+        )
+    })?;
     let real = node.canonicalize().unwrap_or_else(|_| node.clone());
     if let Some(prefix) = real.parent().and_then(Path::parent)
         && !prefix.starts_with("/usr")
@@ -251,7 +263,9 @@ fn pytest(lines: &[String]) -> Vec<TestCase> {
                 Some((n, m)) => (n.trim(), Some(m.trim().to_owned())),
                 None => (rest.trim(), None),
             };
-            let name = name.trim_start_matches(|c: char| c == '[' || c.is_ascii_digit() || c == ']').trim();
+            let name = name
+                .trim_start_matches(|c: char| c == '[' || c.is_ascii_digit() || c == ']')
+                .trim();
             out.push(TestCase {
                 name: name.to_owned(),
                 outcome: outcome.to_owned(),
@@ -296,7 +310,9 @@ fn tap(lines: &[String]) -> Vec<TestCase> {
             } else {
                 (true, t.strip_prefix("ok ")?)
             };
-            let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit()).trim_start();
+            let rest = rest
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .trim_start();
             let rest = rest.strip_prefix("- ").unwrap_or(rest);
             let (name, directive) = rest.split_once(" # ").unwrap_or((rest, ""));
             let d = directive.to_uppercase();
@@ -328,7 +344,9 @@ mod tests {
     fn parses_pytest_cargo_and_tap() {
         let r = parse_output(
             Lang::Python,
-            &lines(".F\n=== short test summary info ===\nPASSED test_c.py::test_a\nFAILED test_c.py::test_b - assert 1 == 2\nSKIPPED [1] test_c.py:9: later\n1 failed, 1 passed"),
+            &lines(
+                ".F\n=== short test summary info ===\nPASSED test_c.py::test_a\nFAILED test_c.py::test_b - assert 1 == 2\nSKIPPED [1] test_c.py:9: later\n1 failed, 1 passed",
+            ),
             1,
         );
         assert_eq!((r.passed, r.failed, r.skipped), (1, 1, 1));
@@ -341,7 +359,9 @@ mod tests {
         assert_eq!((r.passed, r.failed, r.skipped), (1, 1, 1));
         let r = parse_output(
             Lang::Javascript,
-            &lines("TAP version 13\n# Subtest: adds\nok 1 - adds\n  ---\nnot ok 2 - subs\nok 3 - later # SKIP\n1..3\n"),
+            &lines(
+                "TAP version 13\n# Subtest: adds\nok 1 - adds\n  ---\nnot ok 2 - subs\nok 3 - later # SKIP\n1..3\n",
+            ),
             1,
         );
         assert_eq!((r.passed, r.failed, r.skipped), (1, 1, 1));

@@ -43,7 +43,9 @@ impl Story {
 
 fn review(score: u8, issue: &str) -> String {
     if issue.is_empty() {
-        return format!("Looks good.\n```json\n{{\"issues\": [], \"suggestions\": [], \"score\": {score}}}\n```\n");
+        return format!(
+            "Looks good.\n```json\n{{\"issues\": [], \"suggestions\": [], \"score\": {score}}}\n```\n"
+        );
     }
     // Prose around a fence, "high" for a severity and "title" for the message: what models send.
     format!(
