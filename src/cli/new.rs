@@ -187,7 +187,7 @@ pub(crate) fn summarize(ctx: &Context, f: &Followed, what: &str) -> anyhow::Resu
                 println!("next: kiln resume {run}");
             }
             Some(Status::Skipped) => {
-                println!("next: configure a model (kiln models), then kiln resume {run}")
+                println!("next: configure a model (kiln models), then kiln resume {run}");
             }
             _ => println!("next: kiln show {run}   ·   kiln logs {run}   ·   kiln retry {run}"),
         }

@@ -70,7 +70,7 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
                 );
             }
             Some(StageOutput::Findings { findings }) => {
-                detail = format!("{} finding(s)", findings.len())
+                detail = format!("{} finding(s)", findings.len());
             }
             Some(StageOutput::Review { review }) => {
                 detail = format!(
