@@ -71,10 +71,20 @@ pub fn improve(
     current: &BTreeMap<String, String>,
     root: &Path,
 ) -> Result<BTreeMap<String, String>, Error> {
-    let edits = parse::edits(text)?;
-    if edits.is_empty() {
-        return files(text, root);
-    }
+    let edits = match parse::edits(text) {
+        Ok(e) if !e.is_empty() => e,
+        // No edits: whole files, then (a fence naming the path, or a `# file:` first line).
+        Ok(_) | Err(Error::Unparseable { .. }) => {
+            return files(text, root).map_err(|e| match e {
+                Error::Unparseable { raw, .. } => Error::Unparseable {
+                    what: "search/replace block, unified diff or whole file naming its path",
+                    raw,
+                },
+                other => other,
+            });
+        }
+        Err(e) => return Err(e),
+    };
     let scratch = tempfile::Builder::new()
         .prefix("kiln-improve-")
         .tempdir()
@@ -164,5 +174,7 @@ mod tests {
             "calc.py\n<<<<<<< SEARCH\n    return a * b\n=======\n    return 0\n>>>>>>> REPLACE\n";
         let err = improve(bad, &current, root.path()).unwrap_err();
         assert!(matches!(err, Error::EditMismatch { .. }), "{err}");
+        let whole = "```python calc.py\ndef add(a, b):\n    return b + a\n```\n";
+        assert_eq!(improve(whole, &current, root.path()).unwrap()["calc.py"], "def add(a, b):\n    return b + a\n");
     }
 }

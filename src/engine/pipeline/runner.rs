@@ -784,6 +784,9 @@ impl Runner {
             messages: call.messages,
             run_id: Some(self.run.get()),
             stage_id: Some(row.id),
+            // The stage cache reuses only replies that parsed; the model layer's cache would
+            // hand a retried stage the same bad reply again.
+            cache: llm::CachePolicy::Bypass,
             ..ChatRequest::default()
         };
         let emitter = self.ctx.clone();

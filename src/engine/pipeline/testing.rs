@@ -240,9 +240,45 @@ pub fn parse_output(lang: Lang, lines: &[String], exit_code: u8) -> TestReport {
         skipped: count("skipped"),
         errors: count("error"),
         exit_code,
-        tail: lines[tail_from..].join("\n"),
+        tail: lines[tail_from..]
+            .iter()
+            .map(|l| without_durations(l))
+            .collect::<Vec<_>>()
+            .join("\n"),
         tests,
     }
+}
+
+/// `l` with timings (`in 0.12s`, `(0.3ms)`, `duration_ms: 1.2`) blanked, so an unchanged
+/// failure renders the same prompt (and hits the stage cache) every time.
+fn without_durations(l: &str) -> String {
+    let mut out = String::with_capacity(l.len());
+    let mut chars = l.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let prev_is_digit = out.chars().last().is_some_and(|p: char| p.is_ascii_digit() || p == '.');
+        if c.is_ascii_digit() && !prev_is_digit {
+            let start = i;
+            let mut end = i + c.len_utf8();
+            while let Some(&(j, d)) = chars.peek() {
+                if d.is_ascii_digit() || d == '.' {
+                    end = j + d.len_utf8();
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            let number = &l[start..end];
+            let rest = &l[end..];
+            if number.contains('.') && (rest.starts_with('s') || rest.starts_with("ms")) {
+                out.push('…');
+            } else {
+                out.push_str(number);
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// pytest `-rA` short summary: `PASSED f.py::t`, `FAILED f.py::t - msg`, `SKIPPED [1] f.py:3: why`.
@@ -351,6 +387,8 @@ mod tests {
         );
         assert_eq!((r.passed, r.failed, r.skipped), (1, 1, 1));
         assert_eq!(r.failing(), ["test_c.py::test_b"]);
+        assert_eq!(without_durations("1 failed, 2 passed in 0.12s"), "1 failed, 2 passed in …s");
+        assert_eq!(without_durations("# duration_ms 3.5ms test 12"), "# duration_ms …ms test 12");
         let r = parse_output(
             Lang::Rust,
             &lines("test adds ... ok\ntest subs ... FAILED\ntest later ... ignored\n"),
