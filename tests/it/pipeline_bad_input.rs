@@ -111,14 +111,18 @@ fn a_ten_megabyte_file_is_refused() {
     if !isolation_available("pipeline bad input") {
         return;
     }
-    let big = format!("```python big.py\n{}\n```\n", "x".repeat(10 << 20));
+    // 10 MiB in 1 KiB deltas, as a model would stream it.
+    let mut chunks = vec!["```python big.py\n".to_owned()];
+    chunks.extend((0..10 * 1024).map(|_| "x".repeat(1023) + "\n"));
+    chunks.push("```\n".to_owned());
     malformed_at(
         2,
         Reply {
-            chunks: vec![big],
+            chunks,
             ..Reply::default()
-        },
-        "over the",
+        }
+        .usage(100, 100),
+        "over the 1048576-byte limit",
     );
 }
 
