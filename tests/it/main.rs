@@ -18,6 +18,7 @@ mod cli_basics;
 mod engine_api;
 mod llm_cli;
 mod llm_engine;
+mod pipeline_api;
 mod pipeline_bad_input;
 mod pipeline_e2e;
 mod sandbox_engine;

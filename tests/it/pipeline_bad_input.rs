@@ -13,7 +13,14 @@ use kiln::engine::store::{Store, StoreConfig};
 use serde_json::Value;
 
 fn new_json(k: &Kiln, extra: &[&str]) -> (Value, Run) {
-    let mut args = vec!["--format", "json", "new", "add two numbers", "--lang", "python"];
+    let mut args = vec![
+        "--format",
+        "json",
+        "new",
+        "add two numbers",
+        "--lang",
+        "python",
+    ];
     args.extend_from_slice(extra);
     let run = k.run(&args);
     let doc: Value = serde_json::from_str(&run.stdout)
@@ -63,7 +70,10 @@ fn malformed_at(call: usize, bad: Reply, expect: &str) {
     // The raw reply is kept with the model call.
     let s = store(&k);
     let stages = s.pipeline_stages(id).unwrap();
-    let failed = stages.iter().find(|st| st.status.as_str() == "failed").unwrap();
+    let failed = stages
+        .iter()
+        .find(|st| st.status.as_str() == "failed")
+        .unwrap();
     let raw = s.generation(failed_generation(&k, failed.id)).unwrap();
     assert!(raw.response.is_some(), "raw reply kept");
     // Retry: the failed stage runs again, earlier ones are replayed.
@@ -73,7 +83,11 @@ fn malformed_at(call: usize, bad: Reply, expect: &str) {
     let run = k.run(&["--format", "json", "retry", &id.to_string()]);
     let doc: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(doc["status"], "succeeded", "{doc:#}\n{}", run.stderr);
-    assert_eq!(server.requests().len() - before, 7 - call, "earlier model calls were not redone");
+    assert_eq!(
+        server.requests().len() - before,
+        7 - call,
+        "earlier model calls were not redone"
+    );
 }
 
 fn failed_generation(k: &Kiln, stage: i64) -> i64 {
@@ -91,7 +105,11 @@ fn generate_without_a_fence_fails_clearly_and_is_retryable() {
     if !isolation_available("pipeline bad input") {
         return;
     }
-    malformed_at(1, Reply::text("def add(a, b): return a + b"), "contains no code block");
+    malformed_at(
+        1,
+        Reply::text("def add(a, b): return a + b"),
+        "contains no code block",
+    );
 }
 
 #[test]
@@ -160,7 +178,10 @@ fn provider_errors_and_cut_streams_are_retried() {
     // (the stage is retried as a whole).
     replies.insert(0, Reply::status(500));
     replies.insert(1, Reply::status(429).retry_after("0"));
-    replies.insert(3, Reply::text("```python calc.py\ndef add(").fault(Fault::Cut));
+    replies.insert(
+        3,
+        Reply::text("```python calc.py\ndef add(").fault(Fault::Cut),
+    );
     server.push(replies);
     let (doc, run) = new_json(&k, &[]);
     assert_eq!(doc["status"], "succeeded", "{doc:#}\n{}", run.stderr);
@@ -187,7 +208,13 @@ fn a_truncated_reply_is_not_code() {
     server.push(replies.drain(..2));
     let (doc, _) = new_json(&k, &[]);
     assert_eq!(doc["status"], "failed", "{doc:#}");
-    assert!(doc["error"].as_str().unwrap().contains("cut at the token limit"), "{doc:#}");
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("cut at the token limit"),
+        "{doc:#}"
+    );
     project_untouched(&k);
 }
 
@@ -244,7 +271,10 @@ fn skipping_a_failing_test_fails_integrity() {
     let (doc, _) = new_json(&k, &[]);
     assert_eq!(doc["status"], "failed", "{doc:#}");
     let error = doc["error"].as_str().unwrap();
-    assert!(error.contains("test_calc.py::test_add: newly skipped"), "{error}");
+    assert!(
+        error.contains("test_calc.py::test_add: newly skipped"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -255,10 +285,17 @@ fn without_a_model_model_stages_are_skipped_saying_how_to_configure_one() {
     assert_eq!(doc["status"], "skipped", "{doc:#}");
     assert_eq!(run.code, 1);
     let error = doc["error"].as_str().unwrap();
-    assert!(error.contains("no model configured") && error.contains("OPENAI_API_KEY"), "{error}");
+    assert!(
+        error.contains("no model configured") && error.contains("OPENAI_API_KEY"),
+        "{error}"
+    );
     assert_eq!(doc["stages"][0]["status"], "skipped");
     let human = k.run(&["new", "add two numbers"]);
-    assert!(human.stdout.contains("configure a model"), "{}", human.stdout);
+    assert!(
+        human.stdout.contains("configure a model"),
+        "{}",
+        human.stdout
+    );
 }
 
 #[test]
@@ -274,7 +311,11 @@ fn an_unchanged_request_reuses_the_stage_results() {
     let calls = server.requests().len();
     let (second, run) = new_json(&k, &[]);
     assert_eq!(second["status"], "succeeded", "{second:#}");
-    assert_eq!(server.requests().len(), calls, "no model call was made again");
+    assert_eq!(
+        server.requests().len(),
+        calls,
+        "no model call was made again"
+    );
     let reused = second["stages"]
         .as_array()
         .unwrap()
@@ -293,7 +334,10 @@ fn a_budget_stops_the_run_before_the_call() {
     let k = kiln_with_model(&server, "[pipeline.budget]\nper_run_usd = 0.0001\n");
     let (doc, _) = new_json(&k, &[]);
     assert_eq!(doc["status"], "failed", "{doc:#}");
-    assert!(doc["error"].as_str().unwrap().contains("per-run budget"), "{doc:#}");
+    assert!(
+        doc["error"].as_str().unwrap().contains("per-run budget"),
+        "{doc:#}"
+    );
     assert_eq!(server.requests().len(), 0);
 }
 
@@ -308,15 +352,27 @@ fn export_refuses_to_overwrite_a_file_it_did_not_read() {
     server.push(pipeline_script::python().happy());
     let (doc, _) = new_json(&k, &["--yes"]);
     assert_eq!(doc["status"], "failed", "{doc:#}");
-    assert!(doc["error"].as_str().unwrap().contains("'calc.py' exists"), "{doc:#}");
-    assert_eq!(std::fs::read_to_string(k.home().join("calc.py")).unwrap(), "# mine\n");
-    assert!(!k.home().join("test_calc.py").exists(), "nothing was written");
+    assert!(
+        doc["error"].as_str().unwrap().contains("'calc.py' exists"),
+        "{doc:#}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(k.home().join("calc.py")).unwrap(),
+        "# mine\n"
+    );
+    assert!(
+        !k.home().join("test_calc.py").exists(),
+        "nothing was written"
+    );
 }
 
 fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let t0 = Instant::now();
     while !f() {
-        assert!(t0.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -325,8 +381,10 @@ fn stage_running(k: &Kiln, name: &str) -> bool {
     let Ok(s) = Store::open_read_only(&k.db(), &StoreConfig::default()) else {
         return false;
     };
-    s.pipeline_stages(1)
-        .is_ok_and(|v| v.iter().any(|st| st.name == name && st.status.as_str() == "running"))
+    s.pipeline_stages(1).is_ok_and(|v| {
+        v.iter()
+            .any(|st| st.name == name && st.status.as_str() == "running")
+    })
 }
 
 /// Cancel from another process mid-stream, then resume; kill -9 mid-stream, then resume.
@@ -345,7 +403,14 @@ fn cancel_and_kill_mid_stage_then_resume() {
     server.push(replies);
     server.push([slow.clone(), slow]);
     let child = k
-        .command(&["--format", "json", "new", "add two numbers", "--lang", "python"])
+        .command(&[
+            "--format",
+            "json",
+            "new",
+            "add two numbers",
+            "--lang",
+            "python",
+        ])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -377,5 +442,9 @@ fn cancel_and_kill_mid_stage_then_resume() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names.first(), Some(&"generate"), "spec was replayed: {names:?}");
+    assert_eq!(
+        names.first(),
+        Some(&"generate"),
+        "spec was replayed: {names:?}"
+    );
 }

@@ -175,6 +175,9 @@ mod tests {
         let err = improve(bad, &current, root.path()).unwrap_err();
         assert!(matches!(err, Error::EditMismatch { .. }), "{err}");
         let whole = "```python calc.py\ndef add(a, b):\n    return b + a\n```\n";
-        assert_eq!(improve(whole, &current, root.path()).unwrap()["calc.py"], "def add(a, b):\n    return b + a\n");
+        assert_eq!(
+            improve(whole, &current, root.path()).unwrap()["calc.py"],
+            "def add(a, b):\n    return b + a\n"
+        );
     }
 }

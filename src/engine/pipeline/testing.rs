@@ -255,7 +255,10 @@ fn without_durations(l: &str) -> String {
     let mut out = String::with_capacity(l.len());
     let mut chars = l.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
-        let prev_is_digit = out.chars().last().is_some_and(|p: char| p.is_ascii_digit() || p == '.');
+        let prev_is_digit = out
+            .chars()
+            .last()
+            .is_some_and(|p: char| p.is_ascii_digit() || p == '.');
         if c.is_ascii_digit() && !prev_is_digit {
             let start = i;
             let mut end = i + c.len_utf8();
@@ -387,8 +390,14 @@ mod tests {
         );
         assert_eq!((r.passed, r.failed, r.skipped), (1, 1, 1));
         assert_eq!(r.failing(), ["test_c.py::test_b"]);
-        assert_eq!(without_durations("1 failed, 2 passed in 0.12s"), "1 failed, 2 passed in …s");
-        assert_eq!(without_durations("# duration_ms 3.5ms test 12"), "# duration_ms …ms test 12");
+        assert_eq!(
+            without_durations("1 failed, 2 passed in 0.12s"),
+            "1 failed, 2 passed in …s"
+        );
+        assert_eq!(
+            without_durations("# duration_ms 3.5ms test 12"),
+            "# duration_ms …ms test 12"
+        );
         let r = parse_output(
             Lang::Rust,
             &lines("test adds ... ok\ntest subs ... FAILED\ntest later ... ignored\n"),
