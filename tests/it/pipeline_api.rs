@@ -36,13 +36,15 @@ fn engine(kiln: &Kiln, server: &LlmServer, pipeline_toml: &str) -> EngineHandle 
     ]);
     let paths = Paths::resolve(&env, None).unwrap();
     std::fs::create_dir_all(&paths.data_dir).unwrap();
-    let mut config = Config::default();
-    config.models = toml::from_str(&format!(
-        "detect_ollama = false\ndefault = \"t\"\n[named.t]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"m\"\napi_key_env = \"TEST_KEY\"\n",
-        server.base_url()
-    ))
-    .unwrap();
-    config.pipeline = toml::from_str(pipeline_toml).unwrap();
+    let config = Config {
+        models: toml::from_str(&format!(
+            "detect_ollama = false\ndefault = \"t\"\n[named.t]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"m\"\napi_key_env = \"TEST_KEY\"\n",
+            server.base_url()
+        ))
+        .unwrap(),
+        pipeline: toml::from_str(pipeline_toml).unwrap(),
+        ..Config::default()
+    };
     Engine::start(EngineOptions {
         paths,
         config,
@@ -149,7 +151,7 @@ async fn a_run_commits_before_announcing_and_its_events_are_in_order() {
             }
             Event::StageFinished { stage, .. } => assert_eq!(open.take(), Some(*stage)),
             Event::ModelDelta { stage, .. } => {
-                assert_eq!(*stage, open, "deltas belong to the open stage")
+                assert_eq!(*stage, open, "deltas belong to the open stage");
             }
             _ => {}
         }
@@ -214,8 +216,8 @@ async fn a_custom_stage_runs_before_generate_and_feeds_it() {
         "{}",
         requests[2].body
     );
-    let store = Store::open_read_only(&kiln.db(), &StoreConfig::default()).unwrap();
-    let rows = store.pipeline_stages(got[0].run.unwrap().get()).unwrap();
+    let db = Store::open_read_only(&kiln.db(), &StoreConfig::default()).unwrap();
+    let rows = db.pipeline_stages(got[0].run.unwrap().get()).unwrap();
     assert_eq!(rows[1].kind.as_str(), "custom");
     assert_eq!(rows[1].name, "design");
     engine.shutdown().await;

@@ -112,11 +112,20 @@ fn end_to_end(story: &Story) {
     // The listing commands read the same run.
     let id = doc["run"].to_string();
     let runs = k.ok(&["runs"]);
-    assert!(runs.contains("pipeline") && runs.contains("succeeded") && runs.contains("add two numbers"), "{runs}");
+    assert!(
+        runs.contains("pipeline") && runs.contains("succeeded") && runs.contains("add two numbers"),
+        "{runs}"
+    );
     let show = k.ok(&["show", &id]);
-    assert!(show.contains("improve #1") && show.contains("gate") && show.contains("cost: $"), "{show}");
+    assert!(
+        show.contains("improve #1") && show.contains("gate") && show.contains("cost: $"),
+        "{show}"
+    );
     let logs = k.ok(&["logs", &id, "--stage", "test_run"]);
-    assert!(logs.contains("passed") && !logs.contains("reused"), "{logs}");
+    assert!(
+        logs.contains("passed") && !logs.contains("reused"),
+        "{logs}"
+    );
 }
 
 #[test]

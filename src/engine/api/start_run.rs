@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use tracing::Instrument as _;
+
 use super::context::OpContext;
 use super::event::Event;
 use super::op::{AutoExport, StartRunParams};
@@ -152,7 +154,9 @@ pub(crate) async fn run_pipeline(
         ctx.write(move |s| s.set_run_status(id, Status::Running))
             .await?;
         let watcher = tokio::spawn(watch_cancel(ctx.clone(), run));
-        let ended = pipeline::runner::drive(ctx, run, opts, replay).await;
+        let ended = pipeline::runner::drive(ctx, run, opts, replay)
+            .instrument(tracing::info_span!("run", %run))
+            .await;
         watcher.abort();
         ended
     } else {
