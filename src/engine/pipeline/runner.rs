@@ -25,6 +25,7 @@ use super::language::Lang;
 use super::stage::Stage;
 use super::state::{FindingBrief, RunState, StageOutput};
 use super::{Error, output, testing};
+use crate::engine::analysis::Finding;
 use crate::engine::api::{Event, LogEntry, OpContext};
 use crate::engine::ids::{ArtifactId, ProcessId, RunId, StageId};
 use crate::engine::llm::{self, ChatRequest, Message, Model, prompts};
@@ -927,6 +928,9 @@ impl Runner {
     }
 }
 
+/// What the check stage found: per finding for the state, per file for the findings table.
+type Analysed = (Vec<FindingBrief>, Vec<(String, Vec<Finding>)>);
+
 /// Lines of test output kept in memory for parsing (all of them go to the store).
 const MAX_PARSED_LINES: usize = 20_000;
 
@@ -970,26 +974,27 @@ impl Runner {
             });
         }
         let analysis = self.ctx.shared.config.analysis.clone();
-        let findings = tokio::task::spawn_blocking(move || -> Result<Vec<FindingBrief>, String> {
+        let (findings, raw) = tokio::task::spawn_blocking(move || -> Result<Analysed, String> {
             use crate::engine::analysis::{FileKind, RuleSet, analyze_source};
             let rules = RuleSet::new(&analysis).map_err(|e| e.to_string())?;
-            let mut out = Vec::new();
+            let mut briefs = Vec::new();
+            let mut raw = Vec::new();
             for (path, text) in &files {
                 let Some(lang) = Lang::analysis_language(path) else {
                     continue;
                 };
                 let kind = FileKind::of_path(std::path::Path::new(path), &rules);
-                for f in analyze_source(text, lang, kind, &rules).map_err(|e| e.to_string())? {
-                    out.push(FindingBrief {
-                        file: path.clone(),
-                        line: f.range.start.line + 1,
-                        rule: f.rule.clone(),
-                        severity: f.severity.as_str().to_owned(),
-                        message: f.message.clone(),
-                    });
-                }
+                let found = analyze_source(text, lang, kind, &rules).map_err(|e| e.to_string())?;
+                briefs.extend(found.iter().map(|f| FindingBrief {
+                    file: path.clone(),
+                    line: f.range.start.line + 1,
+                    rule: f.rule.clone(),
+                    severity: f.severity.as_str().to_owned(),
+                    message: f.message.clone(),
+                }));
+                raw.push((path.clone(), found));
             }
-            Ok(out)
+            Ok((briefs, raw))
         })
         .await
         .map_err(|e| Error::Stage {
@@ -1000,6 +1005,17 @@ impl Runner {
             stage: "check".into(),
             message,
         })?;
+        let run = self.run.get();
+        let stage = row.id;
+        self.ctx
+            .write(move |s| {
+                for (file, found) in &raw {
+                    s.insert_findings_shared(run, Some(stage), file, found)?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(store_err)?;
         let errors = findings.iter().filter(|f| f.severity == "error").count() as u32;
         let warnings = findings.iter().filter(|f| f.severity == "warning").count() as u32;
         self.log(

@@ -30,10 +30,22 @@ impl Store {
         file: &str,
         findings: &[Finding],
     ) -> Result<usize> {
+        self.insert_findings_shared(run_id, stage_id, file, findings)
+    }
+
+    /// [`insert_findings`](Self::insert_findings) through a shared reference, for the store
+    /// writer thread (nothing else holds a transaction open on its connection).
+    pub fn insert_findings_shared(
+        &self,
+        run_id: i64,
+        stage_id: Option<i64>,
+        file: &str,
+        findings: &[Finding],
+    ) -> Result<usize> {
         let now = now_micros();
         let tx = self
             .conn
-            .transaction()
+            .unchecked_transaction()
             .map_err(|e| super::classify(&self.path, &self.config, e))?;
         {
             let mut stmt = tx
