@@ -7,23 +7,31 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod ask;
+mod cancel;
 mod check;
 mod completions;
 mod config;
 mod context;
 mod db;
 mod doctor;
+mod engine;
 mod export;
 mod feedback;
+mod logs;
 mod models;
+mod new;
 mod output;
 mod project;
+mod resume;
+mod retry;
 mod rules;
 mod run;
+mod runs;
 mod sandbox;
 mod serve;
 mod services;
 mod session;
+mod show;
 mod stats;
 mod trust;
 
@@ -114,6 +122,20 @@ pub(crate) enum Command {
     Export(export::Args),
     /// Accept or reject a run, a model call or a finding
     Feedback(feedback::Args),
+    /// Turn a request into tested code through the pipeline
+    New(new::Args),
+    /// List the newest runs
+    Runs(runs::Args),
+    /// Show a run: stages, attempts, gates, files, cost
+    Show(show::Args),
+    /// Print a run's log
+    Logs(logs::Args),
+    /// Cancel a running run
+    Cancel(cancel::Args),
+    /// Run a failed stage again and continue
+    Retry(retry::Args),
+    /// Continue an interrupted run from its last completed stage
+    Resume(resume::Args),
 }
 
 /// Runs the parsed command line and turns errors into a message and exit code 2.
@@ -159,6 +181,13 @@ pub(crate) fn main(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(&ctx, &args),
         Command::Export(args) => export::run(&ctx, &args),
         Command::Feedback(args) => feedback::run(&ctx, &args),
+        Command::New(args) => new::run(&ctx, &args),
+        Command::Runs(args) => runs::run(&ctx, &args),
+        Command::Show(args) => show::run(&ctx, &args),
+        Command::Logs(args) => logs::run(&ctx, &args),
+        Command::Cancel(args) => cancel::run(&ctx, &args),
+        Command::Retry(args) => retry::run(&ctx, &args),
+        Command::Resume(args) => resume::run(&ctx, &args),
     };
     result.unwrap_or_else(|e| report(&e))
 }

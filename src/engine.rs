@@ -14,6 +14,7 @@ pub mod fs;
 pub mod ids;
 pub mod llm;
 pub mod paths;
+pub mod pipeline;
 pub mod sandbox;
 pub mod serve;
 pub mod store;

@@ -26,9 +26,13 @@ mod feed;
 mod feedback;
 mod lifecycle;
 mod op;
+mod resume_run;
+mod retry_stage;
 mod sandbox_run;
+mod start_run;
 
 pub use bus::{CAPACITY, Events};
+pub(crate) use context::OpContext;
 pub use engine::{Engine, EngineHandle, EngineOptions};
 pub use event::{Envelope, Event, ExportFile, FileChange, LogEntry};
 pub use op::{

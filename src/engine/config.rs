@@ -37,6 +37,7 @@ pub struct Config {
     pub models: super::llm::ModelsConfig,
     pub tui: TuiConfig,
     pub languages: super::toolchain::LanguagesConfig,
+    pub pipeline: super::pipeline::PipelineConfig,
 }
 
 /// Why the configuration could not be loaded.

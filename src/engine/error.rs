@@ -18,6 +18,8 @@ pub enum Error {
     Toolchain(#[from] super::toolchain::Error),
     #[error(transparent)]
     Export(#[from] super::export::Error),
+    #[error(transparent)]
+    Pipeline(#[from] super::pipeline::Error),
     #[error("the engine has stopped")]
     Stopped,
     #[error("{0}")]

@@ -10,12 +10,14 @@ mod changes;
 mod dashboard;
 mod feedback;
 mod findings;
+mod gates;
 mod generations;
 mod log_search;
 mod logs;
 mod migrate;
 mod open;
 mod owner;
+mod pipeline;
 mod processes;
 mod projects;
 mod reads;
@@ -36,14 +38,17 @@ use serde::{Deserialize, Serialize};
 pub use artifacts::{Artifact, NewArtifact};
 pub use changes::{Change, ChangeFeed, ChangeOp, FeedEvent};
 pub use dashboard::{
-    CallRow, DaySpend, GateRow, ProjectTile, RunRow, RunScope, SPEND_DAYS, StageRow, TestRow,
+    CallRow, DaySpend, GateVerdict, ProjectTile, RunRow, RunScope, SPEND_DAYS, StageSummary,
+    TestRow,
 };
 pub use feedback::{Feedback, FeedbackTarget, Verdict};
 pub use findings::StoredFinding;
+pub use gates::{GateRow, NewGate};
 pub use generations::{CachedResponse, Generation, NewGeneration, UsageRow};
 pub use logs::{Appended, LogLevel, LogLine, LogStream, LogWriter, StoredLogLine};
 pub use migrate::SCHEMA_VERSION;
 pub use open::{Health, OpenMode};
+pub use pipeline::{NewStage, StageRow, TestResultRow};
 pub use processes::{NewProcess, ProcessEnd, ProcessRecord, ProcessStatus};
 pub use projects::{NewProject, Project};
 pub use retention::{PruneReport, Sizes};

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use kiln::engine::api::ExportFile;
 use kiln::engine::store::{
-    Artifact, CallRow, DaySpend, GateRow, ProjectTile, RunRow, RunScope, StageRow, Status,
+    Artifact, CallRow, DaySpend, GateVerdict, ProjectTile, RunRow, RunScope, StageSummary, Status,
     StoredFinding, TestRow,
 };
 
@@ -94,8 +94,8 @@ impl RunsState {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct DetailState {
     pub(crate) run: Option<RunRow>,
-    pub(crate) stages: Vec<StageRow>,
-    pub(crate) gates: Vec<GateRow>,
+    pub(crate) stages: Vec<StageSummary>,
+    pub(crate) gates: Vec<GateVerdict>,
     pub(crate) selected: usize,
     /// Streamed model text of the running stage (the last few kilobytes).
     pub(crate) model_text: String,

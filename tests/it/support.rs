@@ -5,6 +5,7 @@
 
 pub mod kiln;
 pub mod llm_server;
+pub mod pipeline_script;
 pub mod sandbox;
 pub mod serve;
 

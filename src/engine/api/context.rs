@@ -26,8 +26,9 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) env: Env,
     pub(crate) paths: Paths,
-    #[allow(dead_code)] // for the pipeline and sandbox operations
     pub(crate) sandbox: Sandbox,
+    /// Limits on concurrent pipeline runs and model calls.
+    pub(crate) pipeline: crate::engine::pipeline::Limits,
     /// The model client and its recording thread, made on first use.
     llm: OnceLock<(Arc<Llm>, Recorder)>,
 }
@@ -41,9 +42,11 @@ impl Shared {
         paths: Paths,
         sandbox: Sandbox,
     ) -> Self {
+        let pipeline = crate::engine::pipeline::Limits::new(&config.pipeline);
         Self {
             bus,
             writer,
+            pipeline,
             config,
             env,
             paths,

@@ -26,7 +26,10 @@ use super::export::export_run;
 use super::feed::FeedForwarder;
 use super::feedback::add_feedback;
 use super::op::Op;
+use super::resume_run::resume_run;
+use super::retry_stage::retry_stage;
 use super::sandbox_run::run_sandbox;
+use super::start_run::start_run;
 use crate::engine::config::Config;
 use crate::engine::env::Env;
 use crate::engine::ids::{OpId, RunId};
@@ -217,16 +220,8 @@ impl Owner {
                         token.cancel();
                         bus.emit(Some(id), Some(run), Event::OpDone);
                     }
-                    None => bus.emit(
-                        Some(id),
-                        Some(run),
-                        Event::OpFailed {
-                            op: "cancel_run",
-                            error: format!(
-                                "run {run} is not running in this process; cancel it where it runs"
-                            ),
-                        },
-                    ),
+                    // Not ours: ask its owner, in whichever process, through the store.
+                    None => self.spawn(id, span.clone(), move |ctx| cancel_elsewhere(ctx, run)),
                 }
             }
             Op::Ask(params) => self.spawn(id, span, |ctx| ask(ctx, params)),
@@ -234,21 +229,12 @@ impl Owner {
             Op::RunSandbox(params) => self.spawn(id, span, |ctx| run_sandbox(ctx, params)),
             Op::ExportRun(params) => self.spawn(id, span, |ctx| export_run(ctx, params)),
             Op::AddFeedback(params) => self.spawn(id, span, |ctx| add_feedback(ctx, params)),
-            Op::Shutdown => {}
-            other => {
-                let name = other.name();
-                bus.emit(
-                    Some(id),
-                    None,
-                    Event::OpFailed {
-                        op: name,
-                        error: Error::Unsupported(format!(
-                            "operation '{name}' is not available in this engine yet"
-                        ))
-                        .to_string(),
-                    },
-                );
+            Op::StartRun(params) => self.spawn(id, span, |ctx| start_run(ctx, params)),
+            Op::RetryStage { run, stage } => {
+                self.spawn(id, span, move |ctx| retry_stage(ctx, run, stage));
             }
+            Op::ResumeRun { run } => self.spawn(id, span, move |ctx| resume_run(ctx, run)),
+            Op::Shutdown => {}
         }
     }
 
@@ -314,5 +300,18 @@ impl Owner {
             }
         })
         .await;
+    }
+}
+
+/// `CancelRun` for a run this process does not own: stores the request its owner polls for.
+async fn cancel_elsewhere(ctx: OpContext, run: RunId) -> Result<()> {
+    let id = run.get();
+    let asked = ctx.write(move |s| s.request_cancel(id)).await?;
+    if asked {
+        Ok(())
+    } else {
+        Err(Error::Unsupported(format!(
+            "run {run} is not running; nothing to cancel"
+        )))
     }
 }

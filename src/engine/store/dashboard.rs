@@ -48,7 +48,7 @@ pub struct RunRow {
 
 /// One stage attempt of a run, as the timeline shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StageRow {
+pub struct StageSummary {
     pub id: i64,
     pub name: String,
     pub status: Status,
@@ -61,7 +61,7 @@ pub struct StageRow {
 
 /// One gate verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct GateRow {
+pub struct GateVerdict {
     pub gate: String,
     pub iteration: i64,
     pub passed: bool,
@@ -272,7 +272,7 @@ impl Store {
     }
 
     /// The stage attempts of a run, in the order they started.
-    pub fn stage_rows(&self, run_id: i64) -> Result<Vec<StageRow>> {
+    pub fn stage_rows(&self, run_id: i64) -> Result<Vec<StageSummary>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -281,7 +281,7 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         stmt.query_map([run_id], |r| {
-            Ok(StageRow {
+            Ok(StageSummary {
                 id: r.get(0)?,
                 name: r.get(1)?,
                 status: text_enum_parse(r, 2)?,
@@ -297,7 +297,7 @@ impl Store {
     }
 
     /// The gate verdicts of a run, by iteration.
-    pub fn gate_rows(&self, run_id: i64) -> Result<Vec<GateRow>> {
+    pub fn gate_rows(&self, run_id: i64) -> Result<Vec<GateVerdict>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -305,7 +305,7 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         stmt.query_map([run_id], |r| {
-            Ok(GateRow {
+            Ok(GateVerdict {
                 gate: r.get(0)?,
                 iteration: r.get(1)?,
                 passed: r.get::<_, i64>(2)? != 0,

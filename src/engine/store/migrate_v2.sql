@@ -98,3 +98,6 @@ CREATE TABLE run_reads (
     sha256     TEXT,
     created_at INTEGER NOT NULL,
     PRIMARY KEY (run_id, path)
+-- Another process asked the run's owner to cancel it (`kiln cancel RUN` from a second terminal):
+-- the owner polls this between and during stages.
+ALTER TABLE runs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;

@@ -43,6 +43,8 @@ pub enum StageKind {
     Improve,
     Docs,
     Export,
+    /// A model stage of the project's own (`[[pipeline.custom]]`); `stages.name` names it.
+    Custom,
 }
 
 macro_rules! text_enum {
@@ -74,6 +76,7 @@ text_enum!(Status {
 text_enum!(StageKind {
     Spec => "spec", Generate => "generate", Tests => "tests", Check => "check", TestRun => "test_run",
     Review => "review", Improve => "improve", Docs => "docs", Export => "export",
+    Custom => "custom",
 });
 
 impl Status {

@@ -1,0 +1,36 @@
+//! `kiln retry RUN [--stage S]`: runs the failed stage (or the named one) again and continues
+//! the run from there, with the same progress and summary as `kiln new`.
+
+use std::process::ExitCode;
+
+use kiln::engine::api::Op;
+use kiln::engine::ids::RunId;
+
+use super::engine as cli_engine;
+use super::{Context, new};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The run id
+    run: RunId,
+    /// The stage to run again [default: the failed one]
+    #[arg(long)]
+    stage: Option<String>,
+}
+
+pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
+    let rt = cli_engine::runtime()?;
+    let followed = rt.block_on(async {
+        let engine = cli_engine::start(ctx)?;
+        let mut events = engine.subscribe();
+        let op = engine.submit(Op::RetryStage {
+            run: args.run,
+            stage: args.stage.clone(),
+        });
+        let mut followed = cli_engine::follow(ctx, &engine, &mut events, op).await;
+        followed.run.get_or_insert(args.run);
+        engine.shutdown().await;
+        anyhow::Ok(followed)
+    })?;
+    new::summarize(ctx, &followed, "kiln retry")
+}
