@@ -103,7 +103,12 @@ pub(crate) fn to_range(r: analysis::Range) -> Range {
 
 /// A protocol position in `enc` as the analysis engine's UTF-16 position, against `text` and its
 /// line index (used to convert UTF-8 edits before they reach the document).
-pub(crate) fn to_utf16(text: &str, lines: &LineIndex, pos: Position, enc: Encoding) -> analysis::Position {
+pub(crate) fn to_utf16(
+    text: &str,
+    lines: &LineIndex,
+    pos: Position,
+    enc: Encoding,
+) -> analysis::Position {
     let utf16 = analysis::Position {
         line: pos.line,
         character: pos.character,
@@ -150,7 +155,11 @@ pub(crate) fn diagnostic(text: &str, f: &Finding, enc: Encoding) -> Diagnostic {
 
 /// One edit turning `old` into `new`: the span between their common prefix and suffix (on char
 /// boundaries); `None` when they are equal.
-pub(crate) fn diff_edit(old: &str, new: &str, enc: Encoding) -> Option<tower_lsp_server::ls_types::TextEdit> {
+pub(crate) fn diff_edit(
+    old: &str,
+    new: &str,
+    enc: Encoding,
+) -> Option<tower_lsp_server::ls_types::TextEdit> {
     if old == new {
         return None;
     }
@@ -193,17 +202,32 @@ mod tests {
         assert_eq!(position(text, byte, Encoding::Utf8), Position::new(0, 7));
         assert_eq!(position(text, byte, Encoding::Utf16), Position::new(0, 4));
         let lines = LineIndex::new(text);
-        assert_eq!(offset(text, &lines, Position::new(0, 7), Encoding::Utf8), byte);
-        assert_eq!(offset(text, &lines, Position::new(0, 4), Encoding::Utf16), byte);
-        assert_eq!(offset(text, &lines, Position::new(1, 9), Encoding::Utf8), text.len());
+        assert_eq!(
+            offset(text, &lines, Position::new(0, 7), Encoding::Utf8),
+            byte
+        );
+        assert_eq!(
+            offset(text, &lines, Position::new(0, 4), Encoding::Utf16),
+            byte
+        );
+        assert_eq!(
+            offset(text, &lines, Position::new(1, 9), Encoding::Utf8),
+            text.len()
+        );
     }
 
     #[test]
     fn diff_edits() {
         let e = diff_edit("a = 1\nb = 2\n", "a = 1\nb = 3\n", Encoding::Utf16).unwrap();
-        assert_eq!((e.range.start, e.range.end, e.new_text.as_str()), (Position::new(1, 4), Position::new(1, 5), "3"));
+        assert_eq!(
+            (e.range.start, e.range.end, e.new_text.as_str()),
+            (Position::new(1, 4), Position::new(1, 5), "3")
+        );
         let e = diff_edit("é", "è", Encoding::Utf8).unwrap();
-        assert_eq!((e.range.start, e.range.end, e.new_text.as_str()), (Position::new(0, 0), Position::new(0, 2), "è"));
+        assert_eq!(
+            (e.range.start, e.range.end, e.new_text.as_str()),
+            (Position::new(0, 0), Position::new(0, 2), "è")
+        );
         assert!(diff_edit("x", "x", Encoding::Utf8).is_none());
     }
 }

@@ -234,9 +234,13 @@ impl Owner {
                 version,
                 text,
             } => {
-                let path = uri.to_file_path().map(|p| p.into_owned());
+                let path = uri.to_file_path().map(std::borrow::Cow::into_owned);
                 let Some(lang) = language_of(&language_id, path.as_deref()) else {
-                    tracing::debug!(uri = uri.as_str(), language_id, "not a language kiln analyses");
+                    tracing::debug!(
+                        uri = uri.as_str(),
+                        language_id,
+                        "not a language kiln analyses"
+                    );
                     return;
                 };
                 let kind = path
@@ -346,7 +350,9 @@ impl Owner {
             }
             Err(e) => {
                 let message = format!("kiln: the configuration has an error, using defaults: {e}");
-                let _ = self.out.send(Out::Message(MessageType::ERROR, message.clone()));
+                let _ = self
+                    .out
+                    .send(Out::Message(MessageType::ERROR, message.clone()));
                 status = Status::error(&message, Some("kiln.openConfig"));
             }
         }
@@ -359,7 +365,9 @@ impl Owner {
             Ok(rules) => self.rules = rules,
             Err(e) => {
                 let message = format!("kiln: {e}; keeping the previous rules");
-                let _ = self.out.send(Out::Message(MessageType::WARNING, message.clone()));
+                let _ = self
+                    .out
+                    .send(Out::Message(MessageType::WARNING, message.clone()));
                 status = Status::warning(&message, None);
             }
         }
@@ -421,7 +429,12 @@ impl Owner {
             return;
         };
         let mut diagnostics = open.map(|(_, d)| d.diagnostics.clone()).unwrap_or_default();
-        diagnostics.extend(test_diags.map(|(_, d)| d.iter().cloned()).into_iter().flatten());
+        diagnostics.extend(
+            test_diags
+                .map(|(_, d)| d.iter().cloned())
+                .into_iter()
+                .flatten(),
+        );
         let _ = self.out.send(Out::Publish {
             uri: target.clone(),
             version: open.map(|(_, d)| d.version),
@@ -446,7 +459,11 @@ fn diagnostics_of(open: &OpenDoc, enc: Encoding) -> Vec<Diagnostic> {
 
 /// An LSP change as the document's UTF-16 change, converting UTF-8 positions against the text
 /// the earlier pending changes leave.
-fn to_text_change(open: &mut OpenDoc, change: TextDocumentContentChangeEvent, enc: Encoding) -> TextChange {
+fn to_text_change(
+    open: &mut OpenDoc,
+    change: TextDocumentContentChangeEvent,
+    enc: Encoding,
+) -> TextChange {
     let Some(range) = change.range else {
         if enc == Encoding::Utf8 {
             open.shadow = Some((change.text.clone(), LineIndex::new(&change.text)));

@@ -56,7 +56,10 @@ fn python(lines: &[&str]) -> Vec<Function> {
     for (i, line) in lines.iter().enumerate() {
         let t = line.trim_start();
         let rest = t.strip_prefix("async ").unwrap_or(t);
-        let Some(name) = rest.strip_prefix("def ").and_then(|r| ident(r.trim_start())) else {
+        let Some(name) = rest
+            .strip_prefix("def ")
+            .and_then(|r| ident(r.trim_start()))
+        else {
             continue;
         };
         let base = indent(line);
@@ -118,10 +121,10 @@ fn is_python_stub(body: &[&str]) -> bool {
         }
         if k == 0 || rest.is_empty() {
             for q in ["\"\"\"", "'''"] {
-                if let Some(after) = l.strip_prefix(q) {
-                    if !after.contains(q) {
-                        in_doc = Some(q);
-                    }
+                if let Some(after) = l.strip_prefix(q)
+                    && !after.contains(q)
+                {
+                    in_doc = Some(q);
                 }
             }
             if l.starts_with("\"\"\"") || l.starts_with("'''") {
@@ -135,10 +138,9 @@ fn is_python_stub(body: &[&str]) -> bool {
     }
     kiln_comment
         || rest.is_empty()
-        || rest.iter().all(|l| {
-            matches!(*l, "pass" | "...")
-                || l.starts_with("raise NotImplementedError")
-        })
+        || rest
+            .iter()
+            .all(|l| matches!(*l, "pass" | "...") || l.starts_with("raise NotImplementedError"))
 }
 
 fn braces(lines: &[&str], lang: Language) -> Vec<Function> {
@@ -231,7 +233,15 @@ fn strip_line_comment<'a>(line: &'a str, body: &mut String) -> &'a str {
 fn fn_name(t: &str, lang: Language) -> Option<String> {
     if lang == Language::Rust {
         let mut rest = t;
-        for prefix in ["pub(crate) ", "pub(super) ", "pub ", "const ", "async ", "unsafe ", "extern \"C\" "] {
+        for prefix in [
+            "pub(crate) ",
+            "pub(super) ",
+            "pub ",
+            "const ",
+            "async ",
+            "unsafe ",
+            "extern \"C\" ",
+        ] {
             rest = rest.strip_prefix(prefix).unwrap_or(rest);
         }
         return rest.strip_prefix("fn ").and_then(|r| ident(r.trim_start()));
@@ -264,8 +274,10 @@ fn is_brace_stub(body: &str) -> bool {
         || b == "unimplemented!()"
         || b.starts_with("todo!(\"")
         || b.starts_with("unimplemented!(\"")
-        || b.to_ascii_lowercase().starts_with("thrownewerror(\"notimplemented")
-        || b.to_ascii_lowercase().starts_with("thrownewerror('notimplemented")
+        || b.to_ascii_lowercase()
+            .starts_with("thrownewerror(\"notimplemented")
+        || b.to_ascii_lowercase()
+            .starts_with("thrownewerror('notimplemented")
 }
 
 #[cfg(test)]

@@ -53,24 +53,31 @@ fn main() -> ExitCode {
 }
 
 /// Logs to stderr and to `kiln-lsp.log` in the state dir; `KILN_LOG` sets the filter.
-fn init_logging(env: &Env, paths: Option<&Paths>) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+fn init_logging(
+    env: &Env,
+    paths: Option<&Paths>,
+) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let filter = || EnvFilter::new(env.get("KILN_LOG").unwrap_or("info"));
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_filter(filter());
-    let (file, guard) = match paths.and_then(|p| std::fs::create_dir_all(&p.state_dir).ok().map(|()| p)) {
-        Some(p) => {
-            let appender = tracing_appender::rolling::never(&p.state_dir, "kiln-lsp.log");
-            let (writer, guard) = tracing_appender::non_blocking(appender);
-            let layer = tracing_subscriber::fmt::layer()
-                .with_writer(writer)
-                .with_ansi(false)
-                .with_filter(filter());
-            (Some(layer), Some(guard))
-        }
-        None => (None, None),
-    };
-    let _ = tracing_subscriber::registry().with(stderr).with(file).try_init();
+    let (file, guard) =
+        match paths.and_then(|p| std::fs::create_dir_all(&p.state_dir).ok().map(|()| p)) {
+            Some(p) => {
+                let appender = tracing_appender::rolling::never(&p.state_dir, "kiln-lsp.log");
+                let (writer, guard) = tracing_appender::non_blocking(appender);
+                let layer = tracing_subscriber::fmt::layer()
+                    .with_writer(writer)
+                    .with_ansi(false)
+                    .with_filter(filter());
+                (Some(layer), Some(guard))
+            }
+            None => (None, None),
+        };
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(file)
+        .try_init();
     guard
 }

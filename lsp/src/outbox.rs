@@ -9,7 +9,11 @@ use tower_lsp_server::Client;
 use crate::documents::Out;
 use crate::status::KilnStatus;
 
-pub(crate) async fn run(client: Client, mut rx: UnboundedReceiver<Out>, refresh_supported: impl Fn() -> bool) {
+pub(crate) async fn run(
+    client: Client,
+    mut rx: UnboundedReceiver<Out>,
+    refresh_supported: impl Fn() -> bool,
+) {
     let mut held = Vec::new();
     while let Some(out) = rx.recv().await {
         if matches!(out, Out::Ready) {

@@ -80,7 +80,12 @@ pub(crate) struct Runs {
 }
 
 impl Runs {
-    pub(crate) fn start(client: Client, docs: Documents, out: mpsc::UnboundedSender<Out>, process: Process) -> Self {
+    pub(crate) fn start(
+        client: Client,
+        docs: Documents,
+        out: mpsc::UnboundedSender<Out>,
+        process: Process,
+    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let owner = Owner {
             client,
@@ -273,7 +278,10 @@ impl Owner {
                         .map(|v| {
                             v.iter()
                                 .map(|(line, summary)| CodeLens {
-                                    range: Range::new(Position::new(*line, 0), Position::new(*line, 0)),
+                                    range: Range::new(
+                                        Position::new(*line, 0),
+                                        Position::new(*line, 0),
+                                    ),
                                     command: Some(Command {
                                         title: summary.clone(),
                                         command: commands::SHOW_RUN.into(),
@@ -313,11 +321,15 @@ impl Owner {
             return Ok(e.clone());
         }
         let paths = self.process.paths.clone().ok_or_else(|| {
-            "kiln cannot find a home directory: set HOME or the XDG directories for kiln-lsp".to_owned()
+            "kiln cannot find a home directory: set HOME or the XDG directories for kiln-lsp"
+                .to_owned()
         })?;
         if paths.db == paths.data_dir.join("kiln.db") {
             std::fs::create_dir_all(&paths.data_dir).map_err(|e| {
-                format!("cannot create the data directory '{}': {e}", paths.data_dir.display())
+                format!(
+                    "cannot create the data directory '{}': {e}",
+                    paths.data_dir.display()
+                )
             })?;
         }
         let sources = config::Sources {
@@ -326,7 +338,8 @@ impl Owner {
             env: self.process.env.clone(),
             flags: Vec::new(),
         };
-        let loaded = config::load(&sources).map_err(|e| format!("kiln: the configuration has an error: {e}"))?;
+        let loaded = config::load(&sources)
+            .map_err(|e| format!("kiln: the configuration has an error: {e}"))?;
         let handle = Engine::start(EngineOptions {
             paths,
             config: loaded.config,
@@ -377,9 +390,18 @@ impl Owner {
         self.root.clone().map(ProjectRef::Containing)
     }
 
-    async fn start_model_run(&mut self, kind: Kind, args: Args) -> Result<serde_json::Value, String> {
-        let uri_text = args.uri.clone().ok_or("the command needs a document 'uri'")?;
-        let uri: Uri = uri_text.parse().map_err(|_| format!("invalid uri '{uri_text}'"))?;
+    async fn start_model_run(
+        &mut self,
+        kind: Kind,
+        args: Args,
+    ) -> Result<serde_json::Value, String> {
+        let uri_text = args
+            .uri
+            .clone()
+            .ok_or("the command needs a document 'uri'")?;
+        let uri: Uri = uri_text
+            .parse()
+            .map_err(|_| format!("invalid uri '{uri_text}'"))?;
         let line = args.line.unwrap_or(0);
         let range = args.range;
         let snapshot = self
@@ -394,22 +416,39 @@ impl Owner {
                     (None, Some(f)) => (f.start_line as usize, f.end_line as usize),
                     (None, None) => (0, lines.len().saturating_sub(1)),
                 };
-                let code = lines.get(s..=e.min(lines.len().saturating_sub(1))).map(|l| l.join("\n")).unwrap_or_default();
+                let code = lines
+                    .get(s..=e.min(lines.len().saturating_sub(1)))
+                    .map(|l| l.join("\n"))
+                    .unwrap_or_default();
                 Some((doc.path.clone(), doc.language(), f.map(|f| f.name), code))
             })
             .await
             .flatten()
             .ok_or_else(|| format!("'{uri_text}' is not open in kiln-lsp"))?;
         let (path, lang, name, code) = snapshot;
-        let name = args.function.clone().or(name).unwrap_or_else(|| "this code".into());
-        let file = path.as_deref().map_or_else(|| uri_text.clone(), |p| p.display().to_string());
+        let name = args
+            .function
+            .clone()
+            .or(name)
+            .unwrap_or_else(|| "this code".into());
+        let file = path
+            .as_deref()
+            .map_or_else(|| uri_text.clone(), |p| p.display().to_string());
         let request = match kind {
-            Kind::Generate => format!("Implement the function `{name}` in {file}. Its stub:\n\n{code}"),
+            Kind::Generate => {
+                format!("Implement the function `{name}` in {file}. Its stub:\n\n{code}")
+            }
             Kind::Improve => format!(
                 "Improve `{name}` in {file}{}:\n\n{code}",
-                args.instruction.as_deref().filter(|i| !i.is_empty()).map(|i| format!(" ({i})")).unwrap_or_default()
+                args.instruction
+                    .as_deref()
+                    .filter(|i| !i.is_empty())
+                    .map(|i| format!(" ({i})"))
+                    .unwrap_or_default()
             ),
-            Kind::GenerateTests => format!("Write tests for the function `{name}` in {file}:\n\n{code}"),
+            Kind::GenerateTests => {
+                format!("Write tests for the function `{name}` in {file}:\n\n{code}")
+            }
             Kind::RunTests => String::new(),
         };
         let engine = self.engine()?;
@@ -436,7 +475,10 @@ impl Owner {
             self.tests_pending = Some(args);
             return Ok(serde_json::json!({ "coalesced": true }));
         }
-        let root = self.root.clone().ok_or("kiln.runTests needs a workspace folder")?;
+        let root = self
+            .root
+            .clone()
+            .ok_or("kiln.runTests needs a workspace folder")?;
         let engine = self.engine()?;
         let op = engine.submit(Op::CheckProject(CheckParams {
             root,
@@ -452,7 +494,11 @@ impl Owner {
     }
 
     async fn show_run(&mut self, args: &Args) -> Result<serde_json::Value, String> {
-        let run = args.run.map(RunId).or(self.last_run).ok_or("no run yet in this session")?;
+        let run = args
+            .run
+            .map(RunId)
+            .or(self.last_run)
+            .ok_or("no run yet in this session")?;
         if self.caps.show_document
             && let Some(paths) = &self.process.paths
         {
@@ -472,7 +518,10 @@ impl Owner {
                     .await;
             }
         }
-        self.message(MessageType::INFO, format!("kiln: run {run} (`kiln show {run}` prints it)"));
+        self.message(
+            MessageType::INFO,
+            format!("kiln: run {run} (`kiln show {run}` prints it)"),
+        );
         Ok(serde_json::json!({ "run": run.get() }))
     }
 
@@ -480,7 +529,12 @@ impl Owner {
         let token = ProgressToken::String(format!("kiln/op/{op}"));
         let progress = self.caps.progress.then(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(report_progress(self.client.clone(), token.clone(), kind.title(), rx));
+            tokio::spawn(report_progress(
+                self.client.clone(),
+                token.clone(),
+                kind.title(),
+                rx,
+            ));
             tx
         });
         self.inflight.insert(
@@ -501,7 +555,9 @@ impl Owner {
     }
 
     fn cancel(&mut self, op: OpId) {
-        let Some(f) = self.inflight.get_mut(&op) else { return };
+        let Some(f) = self.inflight.get_mut(&op) else {
+            return;
+        };
         f.cancel_requested = true;
         if let (Some(run), Some(engine)) = (f.run, &self.engine) {
             engine.submit(Op::CancelRun { run });
@@ -534,8 +590,14 @@ impl Owner {
                     }
                 }
             }
-            Event::StageStarted { name, iteration, .. } => {
-                let text = if iteration > 0 { format!("{name} (iteration {iteration})") } else { name };
+            Event::StageStarted {
+                name, iteration, ..
+            } => {
+                let text = if iteration > 0 {
+                    format!("{name} (iteration {iteration})")
+                } else {
+                    name
+                };
                 self.report(op, text);
             }
             Event::ArtifactStored { path, .. } => {
@@ -544,8 +606,16 @@ impl Owner {
                 }
                 self.report(op, format!("wrote {path}"));
             }
-            Event::TestResults { passed, failed, errors, .. } => {
-                self.report(op, format!("tests: {passed} passed, {} failed", failed + errors));
+            Event::TestResults {
+                passed,
+                failed,
+                errors,
+                ..
+            } => {
+                self.report(
+                    op,
+                    format!("tests: {passed} passed, {} failed", failed + errors),
+                );
             }
             Event::RunFinished { status, error } => {
                 if let Some(f) = self.inflight.get_mut(&op) {
@@ -559,7 +629,9 @@ impl Owner {
     }
 
     async fn finish(&mut self, op: OpId, error: Option<String>) {
-        let Some(f) = self.inflight.remove(&op) else { return };
+        let Some(f) = self.inflight.remove(&op) else {
+            return;
+        };
         let end = match (&error, &f.finished) {
             (Some(e), _) => format!("failed: {e}"),
             (None, Some((s, _))) => s.as_str().to_owned(),
@@ -588,7 +660,11 @@ impl Owner {
             && error.is_none()
         {
             if let (Some(uri), Some(line)) = (&f.uri, f.line) {
-                let mark = if matches!(f.finished, Some((RunStatus::Succeeded, _))) { "✔" } else { "✘" };
+                let mark = if matches!(f.finished, Some((RunStatus::Succeeded, _))) {
+                    "✔"
+                } else {
+                    "✘"
+                };
                 self.lenses
                     .entry(uri.as_str().to_owned())
                     .or_default()
@@ -603,17 +679,25 @@ impl Owner {
 
     /// One `workspace/applyEdit` with every file the run produced.
     async fn apply_artifacts(&mut self, run: RunId, uri: Option<&Uri>) {
-        let Some(paths) = self.process.paths.clone() else { return };
-        let Some(root) = self.root.clone() else { return };
+        let Some(paths) = self.process.paths.clone() else {
+            return;
+        };
+        let Some(root) = self.root.clone() else {
+            return;
+        };
         let artifacts = tokio::task::spawn_blocking(move || {
-            let store = Store::open_read_only(&paths.db, &kiln::engine::store::StoreConfig::default())?;
+            let store =
+                Store::open_read_only(&paths.db, &kiln::engine::store::StoreConfig::default())?;
             store.latest_artifacts(run.get())
         })
         .await;
         let artifacts = match artifacts {
             Ok(Ok(a)) => a,
             Ok(Err(e)) => {
-                self.message(MessageType::ERROR, format!("kiln: cannot read run {run}'s files: {e}"));
+                self.message(
+                    MessageType::ERROR,
+                    format!("kiln: cannot read run {run}'s files: {e}"),
+                );
                 return;
             }
             Err(_) => return,
@@ -622,8 +706,12 @@ impl Owner {
         let enc = self.caps.enc;
         for a in artifacts {
             let target = root.join(&a.path);
-            let Some(target_uri) = Uri::from_file_path(&target) else { continue };
-            let Ok(new) = String::from_utf8(a.content) else { continue };
+            let Some(target_uri) = Uri::from_file_path(&target) else {
+                continue;
+            };
+            let Ok(new) = String::from_utf8(a.content) else {
+                continue;
+            };
             let old = self
                 .docs
                 .read(target_uri.clone(), |v| v.doc.map(|d| d.text().to_owned()))
@@ -665,7 +753,9 @@ impl Owner {
 
     /// Failed tests of `run` as diagnostics on their definitions.
     async fn publish_test_failures(&mut self, run: RunId) {
-        let (Some(paths), Some(root)) = (self.process.paths.clone(), self.root.clone()) else { return };
+        let (Some(paths), Some(root)) = (self.process.paths.clone(), self.root.clone()) else {
+            return;
+        };
         let rows = tokio::task::spawn_blocking(move || failed_tests(&paths.db, run))
             .await
             .unwrap_or_else(|e| Err(e.to_string()));
@@ -698,7 +788,8 @@ impl Owner {
             self.cancel(op);
         }
         if let Some(engine) = self.engine.take() {
-            let _ = tokio::time::timeout(std::time::Duration::from_millis(700), engine.shutdown()).await;
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(700), engine.shutdown())
+                .await;
         }
     }
 }
@@ -709,12 +800,20 @@ async fn report_progress(
     title: &'static str,
     mut rx: mpsc::UnboundedReceiver<Report>,
 ) {
-    if client.create_work_done_progress(token.clone()).await.is_err() {
+    if client
+        .create_work_done_progress(token.clone())
+        .await
+        .is_err()
+    {
         // The client refused the token: drain silently.
         while rx.recv().await.is_some() {}
         return;
     }
-    let p = client.progress(token, title).with_cancel_button().begin().await;
+    let p = client
+        .progress(token, title)
+        .with_cancel_button()
+        .begin()
+        .await;
     while let Some(r) = rx.recv().await {
         match r {
             Report::Message(m) => p.report_with_message(m, None).await,
@@ -729,13 +828,16 @@ async fn report_progress(
 
 /// `(name, message)` of the failed or errored tests of a run.
 fn failed_tests(db: &Path, run: RunId) -> Result<Vec<(String, String)>, String> {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| e.to_string())?;
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| e.to_string())?;
     let mut stmt = conn
         .prepare("SELECT name, COALESCE(message, '') FROM test_results WHERE run_id = ?1 AND outcome IN ('failed', 'error') ORDER BY id")
         .map_err(|e| e.to_string())?;
     let rows = stmt
-        .query_map([run.get()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .query_map([run.get()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
         .map_err(|e| e.to_string())?;
     rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
 }
@@ -749,24 +851,18 @@ pub(crate) fn locate_test(root: &Path, name: &str) -> Option<(Uri, u32)> {
         .first()
         .filter(|p| parts.len() > 1 && (p.contains('/') || p.contains('.')))
         .map(|p| root.join(p));
-    let candidates: Vec<PathBuf> = match file {
-        Some(f) if f.is_file() => vec![f],
-        _ => Vec::new(),
-    };
-    for path in candidates {
-        let text = std::fs::read_to_string(&path).ok()?;
-        for (i, line) in text.lines().enumerate() {
+    let path = file.filter(|f| f.is_file())?;
+    let text = std::fs::read_to_string(&path).ok()?;
+    let line = text
+        .lines()
+        .position(|line| {
             let t = line.trim_start();
-            if t.starts_with(&format!("def {func}("))
+            t.starts_with(&format!("def {func}("))
                 || t.starts_with(&format!("async def {func}("))
                 || t.starts_with(&format!("fn {func}("))
                 || t.contains(&format!("('{func}'"))
                 || t.contains(&format!("(\"{func}\""))
-            {
-                return Some((Uri::from_file_path(&path)?, i as u32));
-            }
-        }
-        return Some((Uri::from_file_path(&path)?, 0));
-    }
-    None
+        })
+        .unwrap_or(0);
+    Some((Uri::from_file_path(&path)?, line as u32))
 }

@@ -41,7 +41,7 @@ impl Backend {
 
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
-        handlers::initialize::handle(self, params)
+        Ok(handlers::initialize::handle(self, &params))
     }
 
     async fn initialized(&self, params: InitializedParams) {
@@ -49,7 +49,8 @@ impl LanguageServer for Backend {
     }
 
     async fn shutdown(&self) -> Result<()> {
-        handlers::shutdown::handle(self).await
+        handlers::shutdown::handle(self);
+        Ok(())
     }
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
@@ -96,6 +97,6 @@ impl LanguageServer for Backend {
     }
 
     async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
-        handlers::did_change_watched_files::handle(self, params);
+        handlers::did_change_watched_files::handle(self, &params);
     }
 }

@@ -62,12 +62,19 @@ mod tests {
 
     #[test]
     fn nested_flat_and_wrong() {
-        let s = Settings::from_json(&serde_json::json!({"kiln": {"ignore": ["PY1"], "codeLens": false}})).unwrap();
+        let s = Settings::from_json(
+            &serde_json::json!({"kiln": {"ignore": ["PY1"], "codeLens": false}}),
+        )
+        .unwrap();
         assert_eq!(s.ignore, ["PY1"]);
         assert!(!s.code_lens);
-        let s = Settings::from_json(&serde_json::json!({"select": ["RS"], "editorThing": 1})).unwrap();
+        let s =
+            Settings::from_json(&serde_json::json!({"select": ["RS"], "editorThing": 1})).unwrap();
         assert_eq!(s.select, Some(vec!["RS".to_owned()]));
         assert!(Settings::from_json(&serde_json::json!({"ignore": 3})).is_err());
-        assert_eq!(Settings::from_json(&serde_json::Value::Null).unwrap(), Settings::default());
+        assert_eq!(
+            Settings::from_json(&serde_json::Value::Null).unwrap(),
+            Settings::default()
+        );
     }
 }

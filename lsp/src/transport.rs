@@ -65,7 +65,8 @@ async fn read_frame<R: AsyncRead + Unpin>(input: &mut BufReader<R>) -> std::io::
 }
 
 fn is_message(body: &[u8]) -> bool {
-    serde_json::from_slice::<Request>(body).is_ok() || serde_json::from_slice::<Response>(body).is_ok()
+    serde_json::from_slice::<Request>(body).is_ok()
+        || serde_json::from_slice::<Response>(body).is_ok()
 }
 
 fn frame(body: &[u8]) -> Vec<u8> {
@@ -85,8 +86,11 @@ fn parse_error(message: &str) -> Vec<u8> {
 
 /// Copies well-formed frames from `input` to `server`; replies to malformed ones through
 /// `errors`. Returns when `input` ends (the client went away).
-pub(crate) async fn filter_input<R, W>(input: R, mut server: W, errors: mpsc::UnboundedSender<Vec<u8>>)
-where
+pub(crate) async fn filter_input<R, W>(
+    input: R,
+    mut server: W,
+    errors: mpsc::UnboundedSender<Vec<u8>>,
+) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
@@ -94,8 +98,7 @@ where
     loop {
         match read_frame(&mut input).await {
             Ok(Frame::Body(body)) if is_message(&body) => {
-                if server.write_all(&frame(&body)).await.is_err() || server.flush().await.is_err()
-                {
+                if server.write_all(&frame(&body)).await.is_err() || server.flush().await.is_err() {
                     return;
                 }
             }
@@ -122,7 +125,10 @@ where
 
 /// Reads the server's frames and queues them, whole, for [`write_output`] (the one writer, which
 /// also gets the transport's error replies). Returns when the server's output ends.
-pub(crate) async fn pump_output<R: AsyncRead + Unpin>(server: R, out: mpsc::UnboundedSender<Vec<u8>>) {
+pub(crate) async fn pump_output<R: AsyncRead + Unpin>(
+    server: R,
+    out: mpsc::UnboundedSender<Vec<u8>>,
+) {
     let mut server = BufReader::with_capacity(1 << 16, server);
     loop {
         match read_frame(&mut server).await {
@@ -131,7 +137,9 @@ pub(crate) async fn pump_output<R: AsyncRead + Unpin>(server: R, out: mpsc::Unbo
                     return;
                 }
             }
-            Ok(Frame::BadHeader(why)) => tracing::error!("the server wrote a malformed frame: {why}"),
+            Ok(Frame::BadHeader(why)) => {
+                tracing::error!("the server wrote a malformed frame: {why}");
+            }
             Ok(Frame::Eof) | Err(_) => return,
         }
     }

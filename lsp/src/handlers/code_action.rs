@@ -4,11 +4,10 @@
 
 use std::collections::HashMap;
 
-use kiln::engine::analysis::{FixMode, apply_fixes};
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::{
-    CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams, CodeActionResponse,
-    Command, Diagnostic, Position, Range, TextEdit, Uri, WorkspaceEdit,
+    CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams, CodeActionResponse, Command,
+    Diagnostic, Position, Range, TextEdit, Uri, WorkspaceEdit,
 };
 
 use super::initialize::FIX_ALL_KIND;
@@ -87,14 +86,13 @@ fn actions(doc: &OpenDoc, enc: Encoding, params: &CodeActionParams) -> CodeActio
     let fix_all = CodeActionKind::new(FIX_ALL_KIND);
     // "Fix all" only when asked for source actions (editors ask on save), not in the bulb.
     if only.is_some() && wanted(only, &fix_all) {
-        let (fixed, n) = apply_fixes(text, &doc.findings, FixMode::SafeOnly);
-        if n > 0
-            && let Some(e) = convert::diff_edit(text, &fixed, enc)
-        {
+        let edits = fix_all_edits(doc, enc);
+        if !edits.is_empty() {
+            let n = edits.len();
             out.push(CodeActionOrCommand::CodeAction(CodeAction {
                 title: format!("kiln: Fix all safe problems ({n})"),
                 kind: Some(fix_all),
-                edit: Some(edit(uri, vec![e])),
+                edit: Some(edit(uri, edits.into_iter().flatten().collect())),
                 ..CodeAction::default()
             }));
         }
@@ -117,19 +115,72 @@ fn actions(doc: &OpenDoc, enc: Encoding, params: &CodeActionParams) -> CodeActio
                 }));
             };
             if f.is_stub {
-                push(format!("kiln: Generate implementation of {}", f.name), commands::GENERATE, arg.clone());
+                push(
+                    format!("kiln: Generate implementation of {}", f.name),
+                    commands::GENERATE,
+                    arg.clone(),
+                );
             }
             if params.range.start == params.range.end {
-                push(format!("kiln: Improve {}", f.name), commands::IMPROVE, arg.clone());
+                push(
+                    format!("kiln: Improve {}", f.name),
+                    commands::IMPROVE,
+                    arg.clone(),
+                );
             } else {
                 let mut sel = arg.clone();
                 sel["range"] = serde_json::to_value(params.range).unwrap_or_default();
-                push("kiln: Improve this selection".into(), commands::IMPROVE, sel);
+                push(
+                    "kiln: Improve this selection".into(),
+                    commands::IMPROVE,
+                    sel,
+                );
             }
             if !f.is_test {
-                push(format!("kiln: Generate tests for {}", f.name), commands::GENERATE_TESTS, arg);
+                push(
+                    format!("kiln: Generate tests for {}", f.name),
+                    commands::GENERATE_TESTS,
+                    arg,
+                );
             }
         }
+    }
+    out
+}
+
+/// The edits of every safe fix that overlaps no earlier one, grouped per fix (the same choice
+/// as `kiln check --fix` makes in one pass).
+fn fix_all_edits(doc: &OpenDoc, enc: Encoding) -> Vec<Vec<TextEdit>> {
+    let text = doc.text();
+    let mut fixes: Vec<&kiln::engine::analysis::Fix> = doc
+        .findings
+        .iter()
+        .filter_map(|f| f.fix.as_ref())
+        .filter(|f| f.safe && !f.edits.is_empty())
+        .collect();
+    fixes.sort_by_key(|f| f.edits.iter().map(|e| e.start).min().unwrap_or(0));
+    let mut taken: Vec<(usize, usize)> = Vec::new();
+    let mut out = Vec::new();
+    for fix in fixes {
+        let clash = fix.edits.iter().any(|e| {
+            e.end > text.len()
+                || taken
+                    .iter()
+                    .any(|&(s, t)| e.start < t && s < e.end || (e.start == s && e.end == t))
+        });
+        if clash {
+            continue;
+        }
+        taken.extend(fix.edits.iter().map(|e| (e.start, e.end)));
+        out.push(
+            fix.edits
+                .iter()
+                .map(|e| TextEdit {
+                    range: convert::span(text, e.start, e.end, e.range, enc),
+                    new_text: e.text.clone(),
+                })
+                .collect(),
+        );
     }
     out
 }

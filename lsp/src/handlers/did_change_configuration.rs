@@ -9,7 +9,12 @@ use crate::server::Backend;
 use crate::settings::Settings;
 
 pub(crate) async fn handle(b: &Backend, params: DidChangeConfigurationParams) {
-    let pushed = params.settings.get("kiln").is_some() || params.settings.is_object() && !params.settings.as_object().is_some_and(serde_json::Map::is_empty);
+    let pushed = params.settings.get("kiln").is_some()
+        || params.settings.is_object()
+            && !params
+                .settings
+                .as_object()
+                .is_some_and(serde_json::Map::is_empty);
     if pushed {
         match Settings::from_json(&params.settings) {
             Ok(s) => {
@@ -17,7 +22,9 @@ pub(crate) async fn handle(b: &Backend, params: DidChangeConfigurationParams) {
                 b.docs.send(Msg::Settings(s));
             }
             Err(e) => {
-                let _ = b.out.send(Out::Message(MessageType::WARNING, format!("kiln: {e}")));
+                let _ = b
+                    .out
+                    .send(Out::Message(MessageType::WARNING, format!("kiln: {e}")));
             }
         }
     } else if b.caps().configuration {

@@ -5,7 +5,7 @@ use tower_lsp_server::ls_types::DidChangeWatchedFilesParams;
 use crate::documents::Msg;
 use crate::server::Backend;
 
-pub(crate) fn handle(b: &Backend, params: DidChangeWatchedFilesParams) {
+pub(crate) fn handle(b: &Backend, params: &DidChangeWatchedFilesParams) {
     if params
         .changes
         .iter()

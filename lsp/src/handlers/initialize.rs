@@ -3,13 +3,12 @@
 
 use std::path::PathBuf;
 
-use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::{
     CodeActionKind, CodeActionOptions, CodeActionProviderCapability, CodeLensOptions,
-    DiagnosticOptions, DiagnosticServerCapabilities, ExecuteCommandOptions, HoverProviderCapability,
-    InitializeParams, InitializeResult, MessageType, SaveOptions, ServerCapabilities, ServerInfo,
-    TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
-    TextDocumentSyncSaveOptions,
+    DiagnosticOptions, DiagnosticServerCapabilities, ExecuteCommandOptions,
+    HoverProviderCapability, InitializeParams, InitializeResult, MessageType, SaveOptions,
+    ServerCapabilities, ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind,
+    TextDocumentSyncOptions, TextDocumentSyncSaveOptions, Uri,
 };
 
 use crate::caps::ClientCaps;
@@ -22,18 +21,25 @@ use crate::settings::Settings;
 /// The code action kind of "fix all".
 pub(crate) const FIX_ALL_KIND: &str = "source.fixAll.kiln";
 
-pub(crate) fn handle(b: &Backend, params: InitializeParams) -> Result<InitializeResult> {
+pub(crate) fn handle(b: &Backend, params: &InitializeParams) -> InitializeResult {
     let caps = ClientCaps::of(&params.capabilities);
     let _ = b.caps.set(caps);
-    let settings = match params.initialization_options.as_ref().map(Settings::from_json) {
+    let settings = match params
+        .initialization_options
+        .as_ref()
+        .map(Settings::from_json)
+    {
         None => Settings::default(),
         Some(Ok(s)) => s,
         Some(Err(e)) => {
-            let _ = b.out.send(Out::Message(MessageType::WARNING, format!("kiln: {e}; using the defaults")));
+            let _ = b.out.send(Out::Message(
+                MessageType::WARNING,
+                format!("kiln: {e}; using the defaults"),
+            ));
             Settings::default()
         }
     };
-    let root = root_of(&params);
+    let root = root_of(params);
     b.docs.send(Msg::Init {
         enc: caps.enc,
         pull: caps.pull,
@@ -45,7 +51,7 @@ pub(crate) fn handle(b: &Backend, params: InitializeParams) -> Result<Initialize
         root,
         settings,
     });
-    Ok(InitializeResult {
+    InitializeResult {
         capabilities: ServerCapabilities {
             position_encoding: Some(caps.enc.kind()),
             text_document_sync: Some(TextDocumentSyncCapability::Options(
@@ -90,7 +96,7 @@ pub(crate) fn handle(b: &Backend, params: InitializeParams) -> Result<Initialize
             version: Some(env!("CARGO_PKG_VERSION").into()),
         }),
         offset_encoding: None,
-    })
+    }
 }
 
 #[allow(deprecated)] // root_uri is the fallback for clients without workspace folders
@@ -101,6 +107,6 @@ fn root_of(params: &InitializeParams) -> Option<PathBuf> {
         .and_then(|f| f.first())
         .map(|f| &f.uri)
         .or(params.root_uri.as_ref())
-        .and_then(|u| u.to_file_path())
-        .map(|p| p.into_owned())
+        .and_then(Uri::to_file_path)
+        .map(std::borrow::Cow::into_owned)
 }

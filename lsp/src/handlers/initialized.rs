@@ -44,9 +44,11 @@ pub(crate) async fn pull_settings(b: &Backend) {
         Ok(values) => {
             let Some(value) = values.first() else { return };
             match Settings::from_json(value) {
-                Ok(s) => b.docs.send(Msg::Settings(s.clone())),
+                Ok(s) => b.docs.send(Msg::Settings(s)),
                 Err(e) => {
-                    let _ = b.out.send(Out::Message(MessageType::WARNING, format!("kiln: {e}")));
+                    let _ = b
+                        .out
+                        .send(Out::Message(MessageType::WARNING, format!("kiln: {e}")));
                 }
             }
         }

@@ -12,6 +12,7 @@ pub(crate) struct CancelParams {
 }
 
 impl Backend {
+    #[allow(clippy::unused_async)] // the router takes async methods
     pub(crate) async fn progress_cancel(&self, params: CancelParams) {
         self.runs.send(RunMsg::CancelToken(params.token));
     }
