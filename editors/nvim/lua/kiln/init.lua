@@ -54,16 +54,22 @@ local handlers = {
 
 local function attach(bufnr)
   local root = find_root(bufnr)
+  local config = {
+    name = 'kiln',
+    cmd = M.config.cmd,
+    root_dir = root,
+    workspace_folders = { { uri = vim.uri_from_fname(root), name = root } },
+    init_options = M.config.settings,
+    handlers = handlers,
+  }
+  if vim.lsp.start then
+    -- 0.8+: starts one client per root and attaches the buffer.
+    vim.lsp.start(config, { bufnr = bufnr })
+    return
+  end
   local id = clients[root]
   if id == nil or vim.lsp.get_client_by_id(id) == nil then
-    id = vim.lsp.start_client({
-      name = 'kiln',
-      cmd = M.config.cmd,
-      root_dir = root,
-      workspace_folders = { { uri = vim.uri_from_fname(root), name = root } },
-      init_options = M.config.settings,
-      handlers = handlers,
-    })
+    id = vim.lsp.start_client(config)
     if not id then
       notify('kiln: cannot start ' .. table.concat(M.config.cmd, ' '), vim.log.levels.ERROR)
       return
@@ -74,7 +80,9 @@ local function attach(bufnr)
 end
 
 local function client_for(bufnr)
-  for _, c in pairs(vim.lsp.buf_get_clients(bufnr)) do
+  local get = vim.lsp.get_clients and function() return vim.lsp.get_clients({ bufnr = bufnr }) end
+    or function() return vim.lsp.buf_get_clients(bufnr) end
+  for _, c in pairs(get()) do
     if c.name == 'kiln' then return c end
   end
   notify('kiln: not attached to this buffer', vim.log.levels.WARN)
@@ -89,7 +97,11 @@ function M.execute(command, extra)
     uri = vim.uri_from_bufnr(bufnr),
     line = vim.api.nvim_win_get_cursor(0)[1] - 1,
   }, extra or {})
-  client.request('workspace/executeCommand', { command = command, arguments = { args } }, function(err, result)
+  local request = function(...)
+    if vim.fn.has('nvim-0.11') == 1 then return client:request(...) end
+    return client.request(...)
+  end
+  request('workspace/executeCommand', { command = command, arguments = { args } }, function(err, result)
     if err then notify('kiln: ' .. (err.message or tostring(err)), vim.log.levels.ERROR) return end
     if command == 'kiln.showRun' and result and result.run then notify('kiln: run ' .. result.run) end
   end, bufnr)
