@@ -17,8 +17,9 @@ cargo build --release -p kiln-lsp --locked >/dev/null
 KILN="$PWD/target/release/kiln-lsp"
 [ -x "$VENV/bin/ruff" ] || { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q ruff; }
 RUFF="$PWD/$VENV/bin/ruff"
-[ -f "$CORPUS/single/_pydecimal.py" ] || bash "$TOOLS/build-corpus.sh" "$CORPUS" >/dev/null
-SYNTH="$(ls "$CORPUS"/single/*10k*.py "$CORPUS"/single/synthetic*.py 2>/dev/null | head -1)"
+ls "$CORPUS"/single/pydecimal_*.py >/dev/null 2>&1 || bash "$TOOLS/build-corpus.sh" "$CORPUS" >/dev/null
+PYDECIMAL="$(ls "$CORPUS"/single/pydecimal_*.py | head -1)"
+SYNTH="$(ls "$CORPUS"/single/synthetic_10k.py | head -1)"
 HOME_DIR="$(mktemp -d)"; trap 'rm -rf "$HOME_DIR"' EXIT
 
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); ruff $("$RUFF" --version)"
@@ -29,7 +30,7 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print(min(r["p50_ms"] for r in rows), min(r["p99_ms"] for r in rows), min(r["startup_to_first_diagnostics_ms"] for r in rows))
 PY
 }
-for file in "$CORPUS/single/_pydecimal.py" "$SYNTH"; do
+for file in "$PYDECIMAL" "$SYNTH"; do
   name="$(basename "$file")"
   : >"$HOME_DIR/kiln.jsonl"; : >"$HOME_DIR/ruff.jsonl"
   for _ in $(seq "$ROUNDS"); do
