@@ -1,0 +1,1 @@
+-- kiln: nothing runs until require('kiln').setup{} is called (see README.md).

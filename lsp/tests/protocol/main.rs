@@ -1,0 +1,16 @@
+//! In-process protocol tests: the real server over in-memory pipes, every capability, JSON
+//! replies snapshotted; each test reads every message the server sent.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::missing_panics_doc,
+    unreachable_pub
+)]
+
+mod actions;
+mod client;
+mod commands;
+mod diagnostics;
+mod handshake;
+mod robustness;
