@@ -2,7 +2,7 @@
 //! documents, quick fixes, hover explanations, and model actions run by the engine as recorded
 //! pipeline runs, over stdio.
 //!
-//! Shape: [`serve`] wires the robust stdio [`transport`] to tower-lsp-server's `Server`, whose
+//! Shape: [`serve`] wires the robust stdio `transport` to tower-lsp-server's `Server`, whose
 //! handlers (`server`, `handlers/`) only enqueue messages to two owners: the documents thread
 //! (`documents`) and the runs task (`runs`). Everything the server sends unprompted goes
 //! through the one `outbox` queue, in order.
