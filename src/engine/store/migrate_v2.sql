@@ -59,6 +59,7 @@ CREATE TABLE trusted_configs (
 -- The owner's boot id and pid namespace ('<boot_id>/pid:[inode]'): a pid is only compared within
 -- the namespace it was recorded in, and every owner from an earlier boot is gone.
 ALTER TABLE runs ADD COLUMN owner_ns TEXT;
+
 -- A long-running sandboxed service (`kiln serve`): its run (kind `service`), what it serves,
 -- where (the host URL and port, the app's port inside the sandbox), the kiln process that owns
 -- it (pid and start time in clock ticks after boot, so `kiln stop` never signals a reused pid),
@@ -86,18 +87,22 @@ CREATE INDEX services_by_status ON services(status);
 -- front-ends can point at a failing test.
 ALTER TABLE test_results ADD COLUMN file TEXT;
 ALTER TABLE test_results ADD COLUMN line INTEGER;
+
 -- The directory a run works on (its files are relative to it) and what it read there: the
 -- SHA-256 of each project file when the run read it (NULL: the file did not exist). Export
 -- refuses to overwrite a file whose content changed since (unless forced).
 CREATE TABLE run_roots (
     run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
     root   TEXT NOT NULL
+) STRICT;
 CREATE TABLE run_reads (
     run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     path       TEXT NOT NULL,
     sha256     TEXT,
     created_at INTEGER NOT NULL,
     PRIMARY KEY (run_id, path)
+) STRICT;
+
 -- Another process asked the run's owner to cancel it (`kiln cancel RUN` from a second terminal):
 -- the owner polls this between and during stages.
 ALTER TABLE runs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
