@@ -19,6 +19,8 @@ use super::{Context, Format};
 
 /// Lines of the service's log repeated in the error when it never became healthy.
 const TAIL: usize = 20;
+/// Start-up lines kept too: health-check requests can push them out of the tail.
+const HEAD: usize = 10;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -220,6 +222,8 @@ async fn serve_dir(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     });
 
     let tty = std::io::stderr().is_terminal();
+    let mut head: Vec<String> = Vec::new();
+    let mut skipped = 0usize;
     let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
     let healthy = service.wait_healthy(&health, args.health_timeout.0);
     tokio::pin!(healthy);
@@ -231,10 +235,15 @@ async fn serve_dir(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 for line in batch {
                     echo(&line, tty);
                     if up.is_none() {
-                        if tail.len() == TAIL {
-                            tail.pop_front();
+                        if head.len() < HEAD {
+                            head.push(line.text.clone());
+                        } else {
+                            if tail.len() == TAIL {
+                                tail.pop_front();
+                                skipped += 1;
+                            }
+                            tail.push_back(line.text.clone());
                         }
-                        tail.push_back(line.text.clone());
                     }
                     recording.line(line);
                 }
@@ -301,8 +310,17 @@ async fn serve_dir(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     );
     if let Some(e) = &error {
         let mut msg = format!("kiln serve: {e}");
-        if up != Some(true) && !tail.is_empty() {
-            msg.push_str("; its last log lines:");
+        if up != Some(true) && !head.is_empty() {
+            msg.push_str("; its log:");
+            for l in &head {
+                msg.push_str("\n  | ");
+                msg.push_str(&untrusted::inert(l));
+            }
+            if skipped > 0 {
+                msg.push_str("\n  | … ");
+                msg.push_str(&skipped.to_string());
+                msg.push_str(" more lines in the run's log (kiln logs) …");
+            }
             for l in &tail {
                 msg.push_str("\n  | ");
                 msg.push_str(&untrusted::inert(l));
