@@ -1,5 +1,5 @@
 //! Migrations: every fixture made with an earlier schema opens with this kiln and loses nothing.
-//! Add `vN.db` (made with schema N, see make-v1.py) whenever schema N+1 ships.
+//! Add `vN.db` (made with schema N, see make-v1.py and make-v2.py) whenever schema N+1 ships.
 
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns may unwrap too
 
@@ -110,4 +110,30 @@ fn every_fixture_migrates_without_losing_rows() {
         );
     }
     assert!(seen > 0, "no fixtures found in {}", fixtures.display());
+}
+
+#[test]
+fn many_openers_of_a_fresh_database_all_succeed() {
+    // Two commands started at once on a new machine both find no database and both create it;
+    // the second must see the first one's schema, not fail with "table already exists".
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("kiln.db");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
+        let openers: Vec<_> = (0..6)
+            .map(|_| {
+                let (db, barrier) = (db.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Store::open(&db, &StoreConfig::default()).map(|_| ())
+                })
+            })
+            .collect();
+        for opener in openers {
+            let result = opener.join().unwrap();
+            assert!(result.is_ok(), "round {round}: {:?}", result.err());
+        }
+        let store = Store::open(&db, &StoreConfig::default()).unwrap();
+        assert_eq!(store.health().unwrap().schema_version, SCHEMA_VERSION);
+    }
 }

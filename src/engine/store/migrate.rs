@@ -12,7 +12,11 @@ use super::{Error, Result, Store, now_micros};
 /// `PRAGMA application_id` of kiln databases: "kiln" in ASCII.
 pub(super) const APPLICATION_ID: i32 = 0x6B69_6C6E;
 
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("migrate_v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("migrate_v2.sql"),
+    include_str!("migrate_v3.sql"),
+];
 
 /// The schema version this kiln writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -24,6 +28,15 @@ pub(super) fn run(store: &Store, from: i64) -> Result<()> {
     let conn = &store.conn;
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| store.err(e))?;
+    // Another process may have migrated between our read of the version and taking the write
+    // lock (two commands creating a fresh database at once): read it again under the lock.
+    let from = match conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0)) {
+        Ok(now) => now.max(from),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(store.err(e));
+        }
+    };
     let result = (|| {
         for (index, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
             conn.execute_batch(sql)?;

@@ -1,0 +1,2 @@
+-- Schema v3: appended to v2. Never edit once shipped; append a v4 instead.
+-- Each change says which feature needs it.
