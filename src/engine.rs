@@ -6,6 +6,7 @@
 pub mod analysis;
 pub mod api;
 pub mod config;
+pub(crate) mod context;
 pub mod doctor;
 pub mod env;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod ids;
 pub mod llm;
 pub mod paths;
 pub mod pipeline;
+pub mod project;
 pub mod sandbox;
 pub mod serve;
 pub mod store;

@@ -16,25 +16,23 @@
 //! writes.
 
 mod ask;
-mod bus;
 mod check;
-mod context;
 mod engine;
-mod event;
 mod export;
 mod feed;
 mod feedback;
 mod lifecycle;
 mod op;
+mod project;
 mod resume_run;
 mod retry_stage;
 mod sandbox_run;
 mod start_run;
 
-pub use bus::{CAPACITY, Events};
-pub(crate) use context::OpContext;
+pub use crate::engine::context::{
+    CAPACITY, Envelope, Event, Events, ExportFile, FileChange, LogEntry,
+};
 pub use engine::{Engine, EngineHandle, EngineOptions};
-pub use event::{Envelope, Event, ExportFile, FileChange, LogEntry};
 pub use op::{
     AskParams, AutoExport, CheckParams, ExportMode, ExportParams, FeedbackParams, Op, Origin,
     ProjectRef, SandboxParams, StartRunParams,

@@ -26,7 +26,7 @@ pub mod testing;
 
 pub use config::{BudgetConfig, CustomStage, GatesConfig, PipelineConfig};
 pub use language::Lang;
-pub use runner::{Limits, RunOptions};
+pub use runner::RunOptions;
 pub use stage::Stage;
 pub use state::{RunState, StageOutput, TestReport};
 

@@ -6,15 +6,14 @@
 //! with the error's whole message), then `OpDone` or `OpFailed`. A cancelled call keeps its
 //! partial reply in the generation row.
 
-use super::context::OpContext;
-use super::event::Event;
 use super::op::AskParams;
+use crate::engine::context::{Event, OpContext};
 use crate::engine::ids::RunId;
 use crate::engine::llm::{ChatRequest, error_chain};
 use crate::engine::store::{NewRun, RunKind, Status};
 
 pub(crate) async fn ask(ctx: OpContext, params: AskParams) -> Result<(), crate::engine::Error> {
-    let project = ctx.project(params.project.as_ref()).await?;
+    let project = super::project::resolve(&ctx, params.project.as_ref()).await?;
     let prompt = params
         .messages
         .iter()

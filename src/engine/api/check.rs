@@ -9,11 +9,10 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
-use super::context::OpContext;
-use super::event::Event;
 use super::lifecycle::{finish_run, finish_stage, log_event, start_run, start_stage};
 use super::op::CheckParams;
 use crate::engine::analysis::{self, CheckOptions, FileKind, FixMode, RuleSet, Severity};
+use crate::engine::context::{Event, OpContext};
 use crate::engine::ids::{ArtifactId, ProcessId, RunId};
 use crate::engine::store::{NewArtifact, RunKind, StageKind, Status};
 use crate::engine::testing::{self, Target};

@@ -3,9 +3,8 @@
 //! Planning reads through a read-only store connection; nothing is written when a path is
 //! refused or a file changed since the run read it (unless forced).
 
-use super::context::OpContext;
-use super::event::{Event, ExportFile, FileChange};
 use super::op::{ExportMode, ExportParams};
+use crate::engine::context::{Event, ExportFile, FileChange, OpContext};
 use crate::engine::export::{self, ApplyOptions, Change};
 use crate::engine::store::Store;
 

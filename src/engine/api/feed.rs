@@ -9,8 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::bus::Bus;
-use super::event::Event;
+use crate::engine::context::{Bus, Event};
 use crate::engine::store::OwnChanges;
 use crate::engine::store::{self, ChangeFeed, FeedEvent, StoreConfig};
 

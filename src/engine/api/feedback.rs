@@ -1,9 +1,8 @@
 //! `Op::AddFeedback`: stores the user's verdict on a run, a model call or a finding, after
 //! checking the run or model call exists (a verdict on nothing is an error, not a row).
 
-use super::context::OpContext;
-use super::event::Event;
 use super::op::FeedbackParams;
+use crate::engine::context::{Event, OpContext};
 use crate::engine::ids::RunId;
 use crate::engine::store::FeedbackTarget;
 

@@ -5,9 +5,8 @@
 
 use std::path::Path;
 
-use super::context::OpContext;
-use super::event::{Event, LogEntry};
 use super::op::ProjectRef;
+use crate::engine::context::{Event, LogEntry, OpContext};
 use crate::engine::ids::{ProjectId, RunId, StageId};
 use crate::engine::store::{LogLine, NewRun, RunKind, StageKind, Status};
 
@@ -21,7 +20,7 @@ pub(crate) async fn start_run(
     let reference = project
         .cloned()
         .or_else(|| root.map(|r| ProjectRef::Containing(r.to_path_buf())));
-    let project = ctx.project(reference.as_ref()).await?;
+    let project = super::project::resolve(ctx, reference.as_ref()).await?;
     let project_id = project.map(ProjectId::get);
     let root = root.map(Path::to_path_buf);
     let run = ctx

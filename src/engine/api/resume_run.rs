@@ -2,9 +2,9 @@
 //! last completed stage. Finished stages are replayed from their stored outputs, so no
 //! finished model call is made again.
 
-use super::context::OpContext;
 use super::retry_stage::{load, reopen};
 use super::start_run::run_pipeline;
+use crate::engine::context::OpContext;
 use crate::engine::ids::RunId;
 use crate::engine::pipeline;
 use crate::engine::store::Status;

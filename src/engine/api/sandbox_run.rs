@@ -2,10 +2,9 @@
 //! project containing its work directory, or the one named): the process, every output line
 //! (also sent as `LogLines` when asked) and how it ended.
 
-use super::context::OpContext;
-use super::event::Event;
 use super::lifecycle::{finish_run, log_event, start_run};
 use super::op::SandboxParams;
+use crate::engine::context::{Event, OpContext};
 use crate::engine::ids::ProcessId;
 use crate::engine::sandbox::Termination;
 use crate::engine::store::{LogLine, RunKind};

@@ -1,23 +1,48 @@
 //! What an operation's task gets: its id and cancellation token, the engine's shared,
 //! read-only state (config, environment, paths, the store writer, the sandbox, the model
 //! client) and a way to emit events and to tell the engine which run it owns.
+//!
+//! A leaf below both the engine API and the pipeline: `api` builds contexts and runs the
+//! operations, the pipeline's runner works through one, and neither is imported from here,
+//! so imports point down (`api` → `pipeline` → `context`). The events and their bus live here
+//! for the same reason; `api` re-exports them as its public surface.
 
-use std::path::Path;
+mod bus;
+mod event;
+
 use std::sync::{Arc, OnceLock};
 
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::bus::Bus;
-use super::event::Event;
-use super::op::ProjectRef;
+pub(crate) use bus::Bus;
+pub use bus::{CAPACITY, Events};
+pub use event::{Envelope, Event, ExportFile, FileChange, LogEntry};
+
 use crate::engine::config::Config;
 use crate::engine::env::Env;
-use crate::engine::ids::{OpId, ProjectId, RunId, StageId};
+use crate::engine::ids::{OpId, RunId, StageId};
 use crate::engine::llm::{self, Llm, Recorder};
 use crate::engine::paths::Paths;
+use crate::engine::pipeline::config::PipelineConfig;
 use crate::engine::sandbox::Sandbox;
 use crate::engine::store::{self, Store, StoreWriter, WriteError};
+
+/// Per-process limits on pipeline runs and model calls.
+#[derive(Debug)]
+pub(crate) struct Limits {
+    pub(crate) runs: Arc<Semaphore>,
+    pub(crate) calls: Arc<Semaphore>,
+}
+
+impl Limits {
+    pub(crate) fn new(config: &PipelineConfig) -> Self {
+        Self {
+            runs: Arc::new(Semaphore::new(config.max_concurrent_runs.max(1))),
+            calls: Arc::new(Semaphore::new(config.max_concurrent_model_calls.max(1))),
+        }
+    }
+}
 
 /// The engine's state every task may read; nothing in it changes after start.
 pub(crate) struct Shared {
@@ -28,9 +53,9 @@ pub(crate) struct Shared {
     pub(crate) paths: Paths,
     pub(crate) sandbox: Sandbox,
     /// Limits on concurrent pipeline runs and model calls.
-    pub(crate) pipeline: crate::engine::pipeline::Limits,
-    /// The model client and its recording thread, made on first use.
-    llm: OnceLock<(Arc<Llm>, Recorder)>,
+    pub(crate) pipeline: Limits,
+    /// The model client, made on first use; it records through `writer`.
+    llm: OnceLock<Arc<Llm>>,
 }
 
 impl Shared {
@@ -42,7 +67,7 @@ impl Shared {
         paths: Paths,
         sandbox: Sandbox,
     ) -> Self {
-        let pipeline = crate::engine::pipeline::Limits::new(&config.pipeline);
+        let pipeline = Limits::new(&config.pipeline);
         Self {
             bus,
             writer,
@@ -53,11 +78,6 @@ impl Shared {
             sandbox,
             llm: OnceLock::new(),
         }
-    }
-
-    /// The model client's recording thread, if a model was used (closed at shutdown).
-    pub(crate) fn recorder(&self) -> Option<Recorder> {
-        self.llm.get().map(|(_, recorder)| recorder.clone())
     }
 }
 
@@ -129,36 +149,15 @@ impl OpContext {
 
     /// The model client, made on first use (recording into the store).
     pub(crate) fn llm(&self) -> Result<Arc<Llm>, llm::Error> {
-        if let Some((llm, _)) = self.shared.llm.get() {
+        if let Some(llm) = self.shared.llm.get() {
             return Ok(llm.clone());
         }
         let shared = &self.shared;
-        let recorder = Recorder::open(&shared.paths.db, &shared.config.store)?;
         let llm = Arc::new(Llm::new(
             shared.config.models.clone(),
             shared.env.clone(),
-            Some(recorder.clone()),
+            Some(Recorder::from_writer(shared.writer.clone())),
         )?);
-        Ok(shared.llm.get_or_init(|| (llm, recorder)).0.clone())
-    }
-
-    /// The project `reference` names, if any.
-    pub(crate) async fn project(
-        &self,
-        reference: Option<&ProjectRef>,
-    ) -> Result<Option<ProjectId>, WriteError> {
-        let Some(reference) = reference.cloned() else {
-            return Ok(None);
-        };
-        self.write(move |s| {
-            Ok(match reference {
-                ProjectRef::Id(id) => Some(s.project_by_id(id.get())?.id.into()),
-                ProjectRef::Name(name) => Some(s.project_by_name(&name)?.id.into()),
-                ProjectRef::Containing(dir) => {
-                    s.project_containing(Path::new(&dir))?.map(|p| p.id.into())
-                }
-            })
-        })
-        .await
+        Ok(shared.llm.get_or_init(|| llm).clone())
     }
 }
