@@ -6,12 +6,12 @@
 //! Invariants: every path is resolved inside the project root component by component (no
 //! absolute paths, no `..`, no symlinks, nothing in `.git`); nothing is written when any check
 //! fails (all paths and conflicts are checked before the first write); each file is written
-//! atomically and keeps its mode; `--git-branch` never touches the user's worktree, index or
+//! atomically by [`crate::engine::fs::write_atomic`] and keeps its mode and owner (a read-only or
+//! hard-linked file is refused, before the first write); `--git-branch` never touches the user's worktree, index or
 //! current branch (the commit is built with git's plumbing on a temporary index).
 
 mod git;
 mod paths;
-mod write;
 mod zip;
 
 use std::collections::BTreeMap;
@@ -22,9 +22,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::engine::env::Env;
+use crate::engine::fs::{check_rewritable, write_atomic};
 use crate::engine::store::{self, Store};
 pub use paths::resolve_inside;
-pub use write::write_atomic;
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +58,8 @@ pub enum Error {
     Git { branch: String, message: String },
     #[error("export to zip '{}': {message}", path.display())]
     Zip { path: PathBuf, message: String },
+    #[error(transparent)]
+    Write(#[from] crate::engine::fs::Error),
     #[error(transparent)]
     Store(#[from] store::Error),
 }
@@ -262,7 +264,8 @@ pub fn apply(plan: &ExportPlan, options: &ApplyOptions) -> Result<Applied, Error
         applied.files = changed.iter().map(|f| f.path.clone()).collect();
     } else if options.zip.is_none() {
         // Re-check each file just before the first write: a file changed since the plan is a
-        // conflict too.
+        // conflict too, and one `write_atomic` would refuse (read-only, hard-linked) is refused
+        // before anything is written.
         for f in &changed {
             let now = std::fs::read(&f.target).ok().map(|c| sha(&c));
             if now != f.current && !options.force {
@@ -271,6 +274,7 @@ pub fn apply(plan: &ExportPlan, options: &ApplyOptions) -> Result<Applied, Error
                     paths: vec![f.path.clone()],
                 });
             }
+            check_rewritable(&f.target)?;
         }
         for f in &changed {
             write_atomic(&f.target, &f.content)?;
