@@ -270,8 +270,8 @@ impl<'a> Recording<'a> {
                         "ran without isolation (--unsafe-no-isolation)".into(),
                     );
                 }
-                let (status, end, run_status) = process_end(o);
-                (status, end, run_status, None)
+                let (status, end) = process_end(o);
+                (status, end, run_status(o), None)
             }
         };
         if report.lines_dropped > 0 {
@@ -314,8 +314,10 @@ impl Drop for Recording<'_> {
     }
 }
 
-/// The process row's status and figures, and the run status, for a finished program.
-fn process_end(o: &Outcome) -> (ProcessStatus, ProcessEnd, Status) {
+/// The `processes` row's status and figures for a finished program: the one mapping of an
+/// outcome (limit, cancellation, exit or signal) to what the store records, used by
+/// [`Recording`] and by the engine's recorded processes (`engine::testing::process`).
+pub fn process_end(o: &Outcome) -> (ProcessStatus, ProcessEnd) {
     let status = if o.limit.is_some_and(Limit::kills) {
         ProcessStatus::Limit
     } else if o.cancelled {
@@ -330,13 +332,6 @@ fn process_end(o: &Outcome) -> (ProcessStatus, ProcessEnd, Status) {
         Termination::Exited(c) => (Some(c), None),
         Termination::Signaled(s) => (None, Some(s)),
     };
-    let run_status = if o.cancelled {
-        Status::Cancelled
-    } else if o.termination == Termination::Exited(0) && o.limit.is_none() {
-        Status::Succeeded
-    } else {
-        Status::Failed
-    };
     let end = ProcessEnd {
         exit_code,
         signal,
@@ -349,7 +344,18 @@ fn process_end(o: &Outcome) -> (ProcessStatus, ProcessEnd, Status) {
         stderr_bytes: o.stderr_bytes,
         bytes_dropped: o.bytes_dropped,
     };
-    (status, end, run_status)
+    (status, end)
+}
+
+/// The status of a standalone run that was just this program.
+fn run_status(o: &Outcome) -> Status {
+    if o.cancelled {
+        Status::Cancelled
+    } else if o.termination == Termination::Exited(0) && o.limit.is_none() {
+        Status::Succeeded
+    } else {
+        Status::Failed
+    }
 }
 
 /// The writer thread: batches lines, writes them, keeps a failed batch and retries it with

@@ -5,7 +5,7 @@
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::sandbox::{
-    self, Isolation, Limit, Outcome, OutputLine, RunSpec, Sandbox, Stream, Termination,
+    self, Isolation, Outcome, OutputLine, RunSpec, Sandbox, Stream, process_end,
 };
 use crate::engine::store::{
     LogLevel, LogLine, LogStream, NewProcess, ProcessEnd, ProcessStatus, StoreWriter,
@@ -164,35 +164,4 @@ async fn failed_to_start(
         })
         .await?;
     Ok(())
-}
-
-/// The `processes` row's end for an outcome.
-pub fn process_end(o: &Outcome) -> (ProcessStatus, ProcessEnd) {
-    let status = if o.limit.is_some_and(Limit::kills) {
-        ProcessStatus::Limit
-    } else if o.cancelled {
-        ProcessStatus::Cancelled
-    } else {
-        match o.termination {
-            Termination::Exited(_) => ProcessStatus::Exited,
-            Termination::Signaled(_) => ProcessStatus::Signaled,
-        }
-    };
-    let (exit_code, signal) = match o.termination {
-        Termination::Exited(c) => (Some(c), None),
-        Termination::Signaled(s) => (None, Some(s)),
-    };
-    let end = ProcessEnd {
-        exit_code,
-        signal,
-        limit_hit: o.limit.map(|l| l.as_str().to_owned()),
-        wall_ms: o.wall_ms,
-        user_ms: o.user_ms,
-        sys_ms: o.sys_ms,
-        max_rss_kb: o.max_rss_kb,
-        stdout_bytes: o.stdout_bytes,
-        stderr_bytes: o.stderr_bytes,
-        bytes_dropped: o.bytes_dropped,
-    };
-    (status, end)
 }
