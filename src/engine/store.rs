@@ -37,10 +37,7 @@ use serde::{Deserialize, Serialize};
 
 pub use artifacts::{Artifact, NewArtifact};
 pub use changes::{Change, ChangeFeed, ChangeOp, FeedEvent};
-pub use dashboard::{
-    CallRow, DaySpend, GateVerdict, ProjectTile, RunRow, RunScope, SPEND_DAYS, StageSummary,
-    TestRow,
-};
+pub use dashboard::{CallRow, DaySpend, ProjectTile, RunRow, RunScope, SPEND_DAYS};
 pub use feedback::{Feedback, FeedbackTarget, Verdict};
 pub use findings::StoredFinding;
 pub use gates::{GateRow, NewGate};

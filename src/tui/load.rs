@@ -27,8 +27,8 @@ pub(crate) fn load(state: &mut UiState, store: &Store, what: Load) -> anyhow::Re
         Load::Detail => {
             if let Some(id) = state.detail.run.as_ref().map(|r| r.id) {
                 state.detail.run = store.run_row(id)?;
-                state.detail.stages = store.stage_rows(id)?;
-                state.detail.gates = store.gate_rows(id)?;
+                state.detail.stages = store.pipeline_stages(id)?;
+                state.detail.gates = store.gates_of_run(id)?;
                 let n = state.detail.stages.len();
                 state.detail.selected = state.detail.selected.min(n.saturating_sub(1));
             }
@@ -38,7 +38,7 @@ pub(crate) fn load(state: &mut UiState, store: &Store, what: Load) -> anyhow::Re
                 let row = store.run_row(id)?;
                 state.logs.total = row.map_or(0, |r| r.log_lines);
                 state.logs.stages = store
-                    .stage_rows(id)?
+                    .pipeline_stages(id)?
                     .into_iter()
                     .map(|s| (s.id, format!("{}#{}", s.name, s.attempt)))
                     .collect();

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use kiln::engine::api::ExportFile;
 use kiln::engine::store::{
-    Artifact, CallRow, DaySpend, GateVerdict, ProjectTile, RunRow, RunScope, StageSummary, Status,
-    StoredFinding, TestRow,
+    Artifact, CallRow, DaySpend, GateRow, ProjectTile, RunRow, RunScope, StageRow, Status,
+    StoredFinding, TestResultRow,
 };
 
 use super::logs::LogState;
@@ -94,8 +94,8 @@ impl RunsState {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct DetailState {
     pub(crate) run: Option<RunRow>,
-    pub(crate) stages: Vec<StageSummary>,
-    pub(crate) gates: Vec<GateVerdict>,
+    pub(crate) stages: Vec<StageRow>,
+    pub(crate) gates: Vec<GateRow>,
     pub(crate) selected: usize,
     /// Streamed model text of the running stage (the last few kilobytes).
     pub(crate) model_text: String,
@@ -128,7 +128,7 @@ pub(crate) struct ArtifactState {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct FindingsState {
     pub(crate) findings: Vec<StoredFinding>,
-    pub(crate) tests: Vec<TestRow>,
+    pub(crate) tests: Vec<TestResultRow>,
     pub(crate) selected: usize,
 }
 

@@ -13,11 +13,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
 
 use super::config::{CustomStage, PipelineConfig};
 use super::gates::{self, Verdict};
@@ -26,12 +24,12 @@ use super::stage::Stage;
 use super::state::{FindingBrief, RunState, StageOutput};
 use super::{Error, output, testing};
 use crate::engine::analysis::Finding;
-use crate::engine::api::{Event, LogEntry, OpContext};
+use crate::engine::context::{Event, LogEntry, OpContext};
 use crate::engine::ids::{ArtifactId, ProcessId, RunId, StageId};
 use crate::engine::llm::{self, ChatRequest, Message, Model, prompts};
 use crate::engine::store::{
-    LogLevel, LogLine, LogStream, NewArtifact, NewGate, NewProcess, NewStage, ProcessEnd,
-    ProcessStatus, StageRow, Status, TestResultRow,
+    LogLevel, LogLine, LogStream, NewArtifact, NewGate, NewProcess, NewStage, StageRow, Status,
+    TestCase, TestOutcome,
 };
 
 /// What a pipeline run was asked, stored as `runs.options` so retry and resume continue it
@@ -51,22 +49,6 @@ pub struct RunOptions {
     pub models: BTreeMap<String, String>,
     /// Export when every gate passes.
     pub export: bool,
-}
-
-/// Per-process limits on runs and model calls.
-#[derive(Debug)]
-pub struct Limits {
-    pub runs: Arc<Semaphore>,
-    pub calls: Arc<Semaphore>,
-}
-
-impl Limits {
-    pub fn new(config: &PipelineConfig) -> Self {
-        Self {
-            runs: Arc::new(Semaphore::new(config.max_concurrent_runs.max(1))),
-            calls: Arc::new(Semaphore::new(config.max_concurrent_model_calls.max(1))),
-        }
-    }
 }
 
 /// One step of the plan.
@@ -1161,46 +1143,25 @@ impl Runner {
             message: e.to_string(),
         })?;
         let exit_code = outcome.exit_code();
-        let (exit, signal) = match outcome.termination {
-            crate::engine::sandbox::Termination::Exited(c) => (Some(c), None),
-            crate::engine::sandbox::Termination::Signaled(s) => (None, Some(s)),
-        };
-        let status = if outcome.cancelled {
-            ProcessStatus::Cancelled
-        } else if outcome.limit.is_some() {
-            ProcessStatus::Limit
-        } else if signal.is_some() {
-            ProcessStatus::Signaled
-        } else {
-            ProcessStatus::Exited
-        };
-        let end = ProcessEnd {
-            exit_code: exit,
-            signal,
-            limit_hit: outcome.limit.map(|l| l.as_str().to_owned()),
-            wall_ms: outcome.wall_ms,
-            user_ms: outcome.user_ms,
-            sys_ms: outcome.sys_ms,
-            max_rss_kb: outcome.max_rss_kb,
-            stdout_bytes: outcome.stdout_bytes,
-            stderr_bytes: outcome.stderr_bytes,
-            bytes_dropped: outcome.bytes_dropped,
-        };
+        let (status, end) = crate::engine::sandbox::process_end(&outcome);
         let report = testing::parse_output(lang, &kept, exit_code);
-        let results: Vec<TestResultRow> = report
+        let results: Vec<TestCase> = report
             .tests
             .iter()
-            .map(|t| TestResultRow {
+            .map(|t| TestCase {
                 name: t.name.clone(),
-                outcome: t.outcome.clone(),
+                // The parsers write only the four outcome words; anything else is an error.
+                outcome: t.outcome.parse().unwrap_or(TestOutcome::Error),
                 duration_ms: None,
                 message: t.message.clone(),
+                file: None,
+                line: None,
             })
             .collect();
         self.ctx
             .write(move |s| {
                 s.finish_process(process, status, &end)?;
-                s.insert_pipeline_test_results(run, Some(stage), Some(process), &results)
+                s.insert_test_results(run, Some(stage), Some(process), &results)
             })
             .await
             .map_err(store_err)?;

@@ -1,10 +1,12 @@
-//! Read-only queries for the dashboard: project tiles, run rows with their totals, a run's stage
-//! timeline, gates, model calls and test results. Each is one aggregate query so the dashboard
+//! Read-only queries for the dashboard: project tiles, run rows with their totals, model calls,
+//! spend and test results (a run's stages and gates are the pipeline's rows:
+//! [`Store::pipeline_stages`], [`Store::gates_of_run`]). Each is one aggregate query so the dashboard
 //! stays fast with thousands of projects and runs; nothing here writes.
 
 use rusqlite::{Row, params};
 use serde::Serialize;
 
+use super::pipeline::TestResultRow;
 use super::runs::parse as text_enum_parse;
 use super::{Result, RunKind, Status, Store};
 
@@ -46,28 +48,6 @@ pub struct RunRow {
     pub log_lines: i64,
 }
 
-/// One stage attempt of a run, as the timeline shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StageSummary {
-    pub id: i64,
-    pub name: String,
-    pub status: Status,
-    pub attempt: i64,
-    pub iteration: i64,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
-    pub error: Option<String>,
-}
-
-/// One gate verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct GateVerdict {
-    pub gate: String,
-    pub iteration: i64,
-    pub passed: bool,
-    pub detail: String,
-}
-
 /// One model call of a run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CallRow {
@@ -84,15 +64,6 @@ pub struct CallRow {
     pub cost_usd: Option<f64>,
     pub cache_hit: bool,
     pub created_at: i64,
-}
-
-/// One test outcome of a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TestRow {
-    pub name: String,
-    pub outcome: String,
-    pub duration_ms: Option<i64>,
-    pub message: Option<String>,
 }
 
 /// Spend per day across every run (the model-calls view's daily totals).
@@ -271,51 +242,6 @@ impl Store {
         rows.next().transpose().map_err(|e| self.err(e))
     }
 
-    /// The stage attempts of a run, in the order they started.
-    pub fn stage_rows(&self, run_id: i64) -> Result<Vec<StageSummary>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT id, coalesce(name, kind), status, attempt, iteration, started_at, finished_at, error
-                 FROM stages WHERE run_id = ?1 ORDER BY id",
-            )
-            .map_err(|e| self.err(e))?;
-        stmt.query_map([run_id], |r| {
-            Ok(StageSummary {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                status: text_enum_parse(r, 2)?,
-                attempt: r.get(3)?,
-                iteration: r.get(4)?,
-                started_at: r.get(5)?,
-                finished_at: r.get(6)?,
-                error: r.get(7)?,
-            })
-        })
-        .and_then(Iterator::collect)
-        .map_err(|e| self.err(e))
-    }
-
-    /// The gate verdicts of a run, by iteration.
-    pub fn gate_rows(&self, run_id: i64) -> Result<Vec<GateVerdict>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT gate, iteration, passed, detail FROM gates WHERE run_id = ?1 ORDER BY iteration, id",
-            )
-            .map_err(|e| self.err(e))?;
-        stmt.query_map([run_id], |r| {
-            Ok(GateVerdict {
-                gate: r.get(0)?,
-                iteration: r.get(1)?,
-                passed: r.get::<_, i64>(2)? != 0,
-                detail: r.get(3)?,
-            })
-        })
-        .and_then(Iterator::collect)
-        .map_err(|e| self.err(e))
-    }
-
     /// The model calls of a run, oldest first.
     pub fn call_rows(&self, run_id: i64) -> Result<Vec<CallRow>> {
         let mut stmt = self
@@ -370,7 +296,7 @@ impl Store {
     }
 
     /// The test results of a run, failures first.
-    pub fn test_rows(&self, run_id: i64) -> Result<Vec<TestRow>> {
+    pub fn test_rows(&self, run_id: i64) -> Result<Vec<TestResultRow>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -379,7 +305,7 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         stmt.query_map([run_id], |r| {
-            Ok(TestRow {
+            Ok(TestResultRow {
                 name: r.get(0)?,
                 outcome: r.get(1)?,
                 duration_ms: r.get(2)?,

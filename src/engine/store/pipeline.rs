@@ -38,7 +38,9 @@ pub struct StageRow {
     pub output: Option<String>,
 }
 
-/// One test's outcome to store.
+/// One stored test outcome as views list it (the full row is
+/// [`StoredTestResult`](super::StoredTestResult); results are written with
+/// [`Store::insert_test_results`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TestResultRow {
     pub name: String,
@@ -218,29 +220,6 @@ impl Store {
         Ok(())
     }
 
-    /// Records the process that owns a running run (`None` once it ended).
-    pub fn set_run_owner(&self, run_id: i64, owner: Option<(i64, i64)>) -> Result<()> {
-        self.conn
-            .execute(
-                "UPDATE runs SET owner_pid = ?2, owner_start = ?3 WHERE id = ?1",
-                params![run_id, owner.map(|o| o.0), owner.map(|o| o.1)],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
-    /// The pid and start time of the process that owns a run, if recorded.
-    pub fn run_owner(&self, run_id: i64) -> Result<Option<(i64, i64)>> {
-        self.conn
-            .query_row(
-                "SELECT owner_pid, owner_start FROM runs WHERE id = ?1",
-                [run_id],
-                |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?)),
-            )
-            .map(|(p, s)| p.zip(s))
-            .map_err(|e| self.err(e))
-    }
-
     /// Asks the run's owner, in whichever process, to cancel it.
     pub fn request_cancel(&self, run_id: i64) -> Result<bool> {
         let changed = self
@@ -284,38 +263,6 @@ impl Store {
                 |r| r.get(0),
             )
             .map_err(|e| self.err(e))
-    }
-
-    /// Stores the per-test outcomes of one test run.
-    pub fn insert_pipeline_test_results(
-        &self,
-        run_id: i64,
-        stage_id: Option<i64>,
-        process_id: Option<i64>,
-        results: &[TestResultRow],
-    ) -> Result<()> {
-        let now = now_micros();
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO test_results (run_id, stage_id, process_id, name, outcome, duration_ms, message, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
-            .map_err(|e| self.err(e))?;
-        for t in results {
-            stmt.execute(params![
-                run_id,
-                stage_id,
-                process_id,
-                t.name,
-                t.outcome,
-                t.duration_ms,
-                t.message,
-                now
-            ])
-            .map_err(|e| self.err(e))?;
-        }
-        Ok(())
     }
 
     /// The test outcomes of one stage.
