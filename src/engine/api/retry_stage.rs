@@ -1,8 +1,8 @@
 //! `Op::RetryStage`: runs a failed stage (or the named one) of a pipeline run again and
 //! continues from there; every stage finished before it is replayed from the store.
 
-use super::context::OpContext;
 use super::start_run::run_pipeline;
+use crate::engine::context::OpContext;
 use crate::engine::ids::RunId;
 use crate::engine::pipeline::{self, RunOptions};
 use crate::engine::store::{RunKind, StageRow, Status};
@@ -68,7 +68,7 @@ pub(crate) async fn load(
                 s.run(id)?,
                 s.run_options(id)?,
                 s.pipeline_stages(id)?,
-                s.run_owner(id)?,
+                s.live_owner(id)?,
             ))
         })
         .await?;
@@ -76,17 +76,11 @@ pub(crate) async fn load(
         return Err(pipeline::Error::NotPipeline(id).into());
     }
     if matches!(row.status, Status::Running | Status::Queued) {
-        let alive = owner.is_some_and(|(pid, start)| {
-            u32::try_from(pid)
-                .ok()
-                .and_then(super::start_run::process_start)
-                == Some(start)
-        });
-        if alive {
+        if let Some(pid) = owner {
             return Err(pipeline::Error::WrongState {
                 run: id,
                 what,
-                status: format!("{} in process {}", row.status, owner.map_or(0, |o| o.0)),
+                status: format!("{} in process {pid}", row.status),
             }
             .into());
         }

@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use tracing::Instrument as _;
 
-use super::context::OpContext;
-use super::event::Event;
 use super::op::{AutoExport, StartRunParams};
+use crate::engine::context::{Event, OpContext};
 use crate::engine::ids::{ProjectId, RunId};
 use crate::engine::pipeline::{self, Lang, RunOptions};
 use crate::engine::store::{NewRun, RunKind, StageRow, Status};
@@ -25,7 +24,7 @@ pub(crate) async fn start_run(
     ctx: OpContext,
     params: StartRunParams,
 ) -> Result<(), crate::engine::Error> {
-    let project = ctx.project(params.project.as_ref()).await?;
+    let project = super::project::resolve(&ctx, params.project.as_ref()).await?;
     let project_row = match project {
         Some(id) => Some(ctx.write(move |s| s.project_by_id(id.get())).await?),
         None => None,
@@ -127,14 +126,6 @@ fn read_context(
     Ok(out)
 }
 
-/// The start time of process `pid` (clock ticks after boot), from `/proc/PID/stat`.
-pub(crate) fn process_start(pid: u32) -> Option<i64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
-}
-
 /// Owns the run, waits for a run slot, drives it and records how it ended.
 pub(crate) async fn run_pipeline(
     ctx: &OpContext,
@@ -142,10 +133,8 @@ pub(crate) async fn run_pipeline(
     opts: RunOptions,
     replay: Vec<StageRow>,
 ) -> Result<(), crate::engine::Error> {
-    let pid = std::process::id();
-    let owner = process_start(pid).map(|start| (i64::from(pid), start));
     let id = run.get();
-    ctx.write(move |s| s.set_run_owner(id, owner)).await?;
+    ctx.write(move |s| s.own_run(id)).await?;
     let permit = tokio::select! {
         p = ctx.shared.pipeline.runs.clone().acquire_owned() => p.ok(),
         () = ctx.cancel.cancelled() => None,
@@ -168,11 +157,9 @@ pub(crate) async fn run_pipeline(
     drop(permit);
     let status = ended.status;
     let error = ended.error.clone();
-    ctx.write(move |s| {
-        s.set_run_owner(id, None)?;
-        s.finish_run(id, status, error.as_deref())
-    })
-    .await?;
+    // Finishing clears the owner.
+    ctx.write(move |s| s.finish_run(id, status, error.as_deref()))
+        .await?;
     ctx.emit(
         Some(run),
         Event::RunFinished {

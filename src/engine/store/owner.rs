@@ -9,7 +9,8 @@
 //! namespace of the same boot is never judged; without /proc only the pid's existence is.
 //! A `running` run with no owner recorded comes from
 //! a kiln before schema version 2 (every later kiln records one) and is orphaned. The pipeline's
-//! resume builds on [`Store::mark_orphaned_runs`].
+//! resume builds on [`Store::mark_orphaned_runs`]; its retry and resume take a run over with
+//! [`Store::own_run`] after checking [`Store::live_owner`].
 
 use std::sync::OnceLock;
 
@@ -175,8 +176,29 @@ impl Store {
         }
     }
 
+    /// The pid of the process that owns run `id`, unless that process is provably gone (see
+    /// the module docs); `None` when no owner is recorded.
+    pub fn live_owner(&self, id: i64) -> Result<Option<i64>> {
+        let (pid, start, ns) = self
+            .conn
+            .query_row(
+                "SELECT owner_pid, owner_start, owner_ns FROM runs WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get::<_, Option<i64>>(0)?,
+                        r.get::<_, Option<i64>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                },
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(pid.filter(|_| !is_gone(pid, start, ns.as_deref())))
+    }
+
     /// Records this process as the owner of run `id` (without /proc, by its pid alone).
-    pub(super) fn own_run(&self, id: i64) -> Result<()> {
+    /// Finishing the run clears it.
+    pub fn own_run(&self, id: i64) -> Result<()> {
         let me = Owner::current();
         self.conn
             .execute(
@@ -256,6 +278,11 @@ mod tests {
             )
             .unwrap();
         assert_eq!(store.orphaned_runs().unwrap(), [dead.id]);
+        assert_eq!(store.live_owner(dead.id).unwrap(), None);
+        assert_eq!(
+            store.live_owner(mine.id).unwrap(),
+            Some(i64::from(std::process::id()))
+        );
         assert_eq!(store.mark_orphaned_runs().unwrap(), [dead.id]);
         assert_eq!(store.mark_orphaned_runs().unwrap(), Vec::<i64>::new());
         assert_eq!(store.run(dead.id).unwrap().status, Status::Interrupted);
