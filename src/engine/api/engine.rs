@@ -18,10 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use super::ask::ask;
-use super::bus::{Bus, Events};
 use super::check::check_project;
-use super::context::{Internal, OpContext, Shared};
-use super::event::Event;
 use super::export::export_run;
 use super::feed::FeedForwarder;
 use super::feedback::add_feedback;
@@ -31,6 +28,7 @@ use super::retry_stage::retry_stage;
 use super::sandbox_run::run_sandbox;
 use super::start_run::start_run;
 use crate::engine::config::Config;
+use crate::engine::context::{Bus, Event, Events, Internal, OpContext, Shared};
 use crate::engine::env::Env;
 use crate::engine::ids::{OpId, RunId};
 use crate::engine::paths::Paths;
@@ -288,16 +286,12 @@ impl Owner {
         }
         self.shared.bus.emit(None, None, Event::ShuttingDown);
         let writer = self.shared.writer.clone();
-        let recorder = self.shared.recorder();
         let feed = self.feed.take();
+        // The one write connection (the model client records through it too), so a
+        // short-lived process leaves its database checkpointed.
         let _ = tokio::task::spawn_blocking(move || {
             drop(feed);
             writer.close();
-            // The model client's recording connection too, so a short-lived process leaves
-            // its database checkpointed.
-            if let Some(recorder) = recorder {
-                recorder.close();
-            }
         })
         .await;
     }

@@ -1,10 +1,12 @@
-//! The store writer: one thread owns the process's write connection and applies commands in
-//! order (the general form of `llm::Recorder`). Async tasks send a closure and await its
+//! The store writer: one thread owns the engine's write connection and applies commands in
+//! order (`llm::Recorder` records model calls through it). Async tasks send a closure and await its
 //! result on a oneshot channel, so no task ever holds a `&Store` across an `.await` and SQLite
 //! never blocks the runtime.
 //!
 //! The writer also notes the change-feed ids its own commits produced, so the engine can tell
-//! them from what other processes commit ([`OwnChanges`]).
+//! them from what other processes commit ([`OwnChanges`]); a write no engine event reports
+//! ([`StoreWriter::call_announced`]: the model-call records) is left out, so it is still told
+//! as a change.
 
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
@@ -13,7 +15,16 @@ use tokio::sync::oneshot;
 
 use super::{Error as StoreError, Result as StoreResult, Store};
 
-type Command = Box<dyn FnOnce(&Store) + Send>;
+type Command = (Feed, Box<dyn FnOnce(&Store) + Send>);
+
+/// Whether a command's change-feed rows count as this writer's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Feed {
+    /// Its events tell them: not forwarded again.
+    Own,
+    /// No event tells them: forwarded like another process's changes.
+    Announced,
+}
 
 /// Why a write did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -42,10 +53,11 @@ impl StoreWriter {
         let thread = std::thread::Builder::new()
             .name("kiln-store-writer".into())
             .spawn(move || {
-                while let Ok(Some(command)) = rx.recv() {
+                while let Ok(Some((feed, command))) = rx.recv() {
                     let before = store.last_change_id().unwrap_or(i64::MAX);
                     command(&store);
-                    if let Ok(after) = store.last_change_id()
+                    if feed == Feed::Own
+                        && let Ok(after) = store.last_change_id()
                         && after > before
                     {
                         thread_own.add(before, after);
@@ -66,8 +78,27 @@ impl StoreWriter {
         R: Send + 'static,
         F: FnOnce(&Store) -> StoreResult<R> + Send + 'static,
     {
+        self.call_with(Feed::Own, f).await
+    }
+
+    /// Like [`call`](Self::call), but what it commits is not counted as this writer's own: the
+    /// change feed forwards it as it does another process's changes. For writes no engine event
+    /// reports (the model-call records of `llm::Recorder`), so front-ends still learn of them.
+    pub async fn call_announced<R, F>(&self, f: F) -> Result<R, WriteError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Store) -> StoreResult<R> + Send + 'static,
+    {
+        self.call_with(Feed::Announced, f).await
+    }
+
+    async fn call_with<R, F>(&self, feed: Feed, f: F) -> Result<R, WriteError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Store) -> StoreResult<R> + Send + 'static,
+    {
         let (reply, rx) = oneshot::channel();
-        self.send(f, reply)?;
+        self.send(feed, f, reply)?;
         rx.await
             .map_err(|_| WriteError::Stopped)?
             .map_err(Into::into)
@@ -80,20 +111,28 @@ impl StoreWriter {
         F: FnOnce(&Store) -> StoreResult<R> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        self.send(f, reply)?;
+        self.send(Feed::Own, f, reply)?;
         rx.blocking_recv()
             .map_err(|_| WriteError::Stopped)?
             .map_err(Into::into)
     }
 
-    fn send<R, F>(&self, f: F, reply: oneshot::Sender<StoreResult<R>>) -> Result<(), WriteError>
+    fn send<R, F>(
+        &self,
+        feed: Feed,
+        f: F,
+        reply: oneshot::Sender<StoreResult<R>>,
+    ) -> Result<(), WriteError>
     where
         R: Send + 'static,
         F: FnOnce(&Store) -> StoreResult<R> + Send + 'static,
     {
-        let command: Command = Box::new(move |store| {
-            let _ = reply.send(f(store));
-        });
+        let command: Command = (
+            feed,
+            Box::new(move |store| {
+                let _ = reply.send(f(store));
+            }),
+        );
         self.tx.send(Some(command)).map_err(|_| WriteError::Stopped)
     }
 
