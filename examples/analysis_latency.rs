@@ -7,6 +7,8 @@
 //! Usage: cargo run --release --example analysis_latency -- FILE [EDITS] [eol|any]
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
+// A benchmark tool: a failed set-up step ends it with its message.
+#![allow(clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 

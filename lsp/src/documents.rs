@@ -133,6 +133,10 @@ impl Documents {
             user_config,
             analysis_runs: 0,
         };
+        #[allow(
+            clippy::expect_used,
+            reason = "a thread can be started at startup; without one the server cannot run"
+        )]
         std::thread::Builder::new()
             .name("kiln-lsp-documents".into())
             .spawn(move || owner.run(&rx))

@@ -270,6 +270,10 @@ impl App {
     }
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "a thread can be started at startup; without one the dashboard cannot run"
+)]
 fn spawn_input(tx: mpsc::Sender<Msg>, paused: Arc<AtomicBool>) {
     std::thread::Builder::new()
         .name("kiln-tui-input".into())

@@ -165,6 +165,10 @@ impl LogState {
 
 /// Compiles a query: a regex, or the literal text when it is not one; smart case (ignores case
 /// unless the query has a capital).
+#[allow(
+    clippy::expect_used,
+    reason = "an escaped literal is always a valid regex"
+)]
 pub(crate) fn compile(query: &str) -> Regex {
     let ignore_case = !query.chars().any(char::is_uppercase);
     RegexBuilder::new(query)
@@ -218,10 +222,18 @@ fn passes(spec: &FilterSpec, pattern: Option<&Regex>, line: &StoredLogLine) -> b
     pattern.is_none_or(|re| re.is_match(&line.text) != spec.inverse)
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "a fixed pattern, valid (the tests compile it)"
+)]
 fn error_pattern() -> Regex {
     Regex::new(r"(?i)\b(error|failed|failure|panicked|traceback)\b").expect("a fixed valid regex")
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "a fixed pattern, valid (the tests compile it)"
+)]
 fn warn_pattern() -> Regex {
     Regex::new(r"(?i)\bwarn(ing)?\b").expect("a fixed valid regex")
 }

@@ -31,6 +31,10 @@ pub(crate) fn on_key(state: &mut UiState, keymap: &Keymap, key: &KeyEvent) -> Ve
                 Vec::new()
             }
             Edit::Submit => {
+                #[allow(
+                    clippy::expect_used,
+                    reason = "Edit::Submit is only produced while a prompt is open"
+                )]
                 let prompt = state
                     .prompt
                     .take()

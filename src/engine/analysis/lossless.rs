@@ -17,6 +17,10 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<String> {
         }
         out.push_str(valid);
         for &b in chunk.invalid() {
+            #[allow(
+                clippy::expect_used,
+                reason = "BASE + a byte is in U+10FF00..U+10FFFF, all valid chars"
+            )]
             out.push(char::from_u32(BASE + u32::from(b)).expect("U+10FF00..U+10FFFF are chars"));
         }
     }

@@ -159,6 +159,10 @@ impl RuleSet {
 }
 
 impl Default for RuleSet {
+    #[allow(
+        clippy::expect_used,
+        reason = "the default config names only registered rules (a unit test builds it)"
+    )]
     fn default() -> Self {
         Self::new(&AnalysisConfig::default()).expect("the default config names no unknown rules")
     }

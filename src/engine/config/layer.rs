@@ -16,6 +16,10 @@ pub struct Layer {
 
 impl Layer {
     /// The built-in defaults, taken from `Config::default()` so they cannot drift.
+    #[allow(
+        clippy::expect_used,
+        reason = "Config::default() is a struct of tables and scalars, so it serializes to a TOML table"
+    )]
     pub fn defaults() -> Self {
         let table = toml::Table::try_from(Config::default())
             .expect("the default config always serializes to a TOML table");
@@ -87,6 +91,10 @@ impl Layer {
         })
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "str::split yields at least one segment; each entry is inserted here as a table"
+    )]
     fn from_assignment(
         key: &str,
         raw: &str,

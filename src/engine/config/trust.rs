@@ -115,6 +115,7 @@ pub(super) fn withheld(project: &toml::Table, lower: &Config, with: &Config) -> 
     let below = toml::Table::try_from(lower).unwrap_or_default();
     let unchanged = |path: &[String], value: &toml::Value| {
         let mut at = Some(&below);
+        #[allow(clippy::expect_used, reason = "every leaf path has at least one key")]
         let (last, parents) = path.split_last().expect("a leaf has a key");
         for p in parents {
             at = at.and_then(|t| t.get(p)).and_then(toml::Value::as_table);

@@ -51,8 +51,20 @@ pub(super) fn spawn_init(program: &Path) -> Result<Spawned, Error> {
         source,
     })?;
     drop(report_w);
+    #[allow(
+        clippy::expect_used,
+        reason = "the command was built with all three pipes"
+    )]
     let lifeline = child.stdin.take().expect("stdin is piped");
+    #[allow(
+        clippy::expect_used,
+        reason = "the command was built with all three pipes"
+    )]
     let stdout = child.stdout.take().expect("stdout is piped");
+    #[allow(
+        clippy::expect_used,
+        reason = "the command was built with all three pipes"
+    )]
     let stderr = child.stderr.take().expect("stderr is piped");
     Ok(Spawned {
         child,

@@ -218,6 +218,10 @@ fn idmapped_bind(map: &Idmap, dst: &Path, cache: &mut UsernsCache) -> SetupResul
         let fd = userns_mapping(map.uid, map.gid).map_err(unsupported)?;
         cache.push((key, fd));
     }
+    #[allow(
+        clippy::expect_used,
+        reason = "the namespace is pushed into the cache just above"
+    )]
     let userns = cache
         .iter()
         .find(|(k, _)| *k == key)
