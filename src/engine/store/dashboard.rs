@@ -6,7 +6,7 @@
 use rusqlite::{Row, params};
 use serde::Serialize;
 
-use super::pipeline::TestResultRow;
+use super::pipeline::{TestResultRow, test_result_row};
 use super::runs::parse as text_enum_parse;
 use super::{Result, RunKind, Status, Store};
 
@@ -304,15 +304,8 @@ impl Store {
                  ORDER BY outcome IN ('passed', 'skipped'), id",
             )
             .map_err(|e| self.err(e))?;
-        stmt.query_map([run_id], |r| {
-            Ok(TestResultRow {
-                name: r.get(0)?,
-                outcome: r.get(1)?,
-                duration_ms: r.get(2)?,
-                message: r.get(3)?,
-            })
-        })
-        .and_then(Iterator::collect)
-        .map_err(|e| self.err(e))
+        stmt.query_map([run_id], test_result_row)
+            .and_then(Iterator::collect)
+            .map_err(|e| self.err(e))
     }
 }

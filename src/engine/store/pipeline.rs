@@ -59,6 +59,16 @@ fn text<T: std::str::FromStr<Err = String>>(r: &Row<'_>, i: usize) -> rusqlite::
     })
 }
 
+/// A [`TestResultRow`] from `SELECT name, outcome, duration_ms, message`.
+pub(super) fn test_result_row(r: &Row<'_>) -> rusqlite::Result<TestResultRow> {
+    Ok(TestResultRow {
+        name: r.get(0)?,
+        outcome: r.get(1)?,
+        duration_ms: r.get(2)?,
+        message: r.get(3)?,
+    })
+}
+
 fn from_row(r: &Row<'_>) -> rusqlite::Result<StageRow> {
     Ok(StageRow {
         id: r.get(0)?,
@@ -273,15 +283,8 @@ impl Store {
                 "SELECT name, outcome, duration_ms, message FROM test_results WHERE stage_id = ?1 ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
-        stmt.query_map([stage_id], |r| {
-            Ok(TestResultRow {
-                name: r.get(0)?,
-                outcome: r.get(1)?,
-                duration_ms: r.get(2)?,
-                message: r.get(3)?,
-            })
-        })
-        .and_then(Iterator::collect)
-        .map_err(|e| self.err(e))
+        stmt.query_map([stage_id], test_result_row)
+            .and_then(Iterator::collect)
+            .map_err(|e| self.err(e))
     }
 }
