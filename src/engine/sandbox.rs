@@ -43,7 +43,7 @@ pub use host::{HostSupport, doctor_checks};
 pub use init::{INIT_ARG, init_main};
 pub use limits::{ByteSize, HumanDuration};
 pub use outcome::{Limit, MemoryEnforcement, Outcome, OutputLine, Phases, Stream, Termination};
-pub use record::{QUEUE_BYTES, RecordReport, Recording, process_end};
+pub use record::{QUEUE_BYTES, RecordReport, Recording, process_end, recorded_limits};
 pub use run::{Isolation, RunHandle, RunSpec, Sandbox};
 
 /// Errors of this module.

@@ -1059,11 +1059,8 @@ impl Runner {
         let stage = row.id;
         let argv = spec.argv.clone();
         let workdir = spec.workdir.clone();
-        let limits = serde_json::json!({
-            "timeout_ms": spec.timeout.as_millis() as u64,
-            "memory": spec.memory,
-            "pids": spec.pids,
-        });
+        let limits = crate::engine::sandbox::recorded_limits(&spec);
+        let isolation = serde_json::json!({ "mode": spec.isolation });
         let process = self
             .ctx
             .write(move |s| {
@@ -1073,7 +1070,7 @@ impl Runner {
                     argv: &argv,
                     workdir: workdir.as_deref(),
                     limits,
-                    isolation: serde_json::json!({ "mode": "full" }),
+                    isolation,
                 })
             })
             .await

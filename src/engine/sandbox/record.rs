@@ -129,16 +129,7 @@ impl<'a> Recording<'a> {
             stage_id,
             argv: &spec.argv,
             workdir: spec.workdir.as_deref(),
-            limits: serde_json::json!({
-                "timeout_ms": spec.timeout.as_millis() as u64,
-                "cpu_ms": spec.cpu.as_millis() as u64,
-                "memory": spec.memory,
-                "pids": spec.pids,
-                "output_bytes": spec.output_bytes,
-                "output_lines": spec.output_lines,
-                "open_files": spec.open_files,
-                "disk": spec.disk,
-            }),
+            limits: recorded_limits(spec),
             isolation: serde_json::json!({ "mode": spec.isolation }),
         })?;
         let (path, config) = (store.path().to_owned(), store.config().clone());
@@ -312,6 +303,21 @@ impl Drop for Recording<'_> {
             let _ = writer.join();
         }
     }
+}
+
+/// The `processes` row's `limits` for `spec` (what the program was allowed), as every recorder
+/// stores them.
+pub fn recorded_limits(spec: &RunSpec) -> serde_json::Value {
+    serde_json::json!({
+        "timeout_ms": spec.timeout.as_millis() as u64,
+        "cpu_ms": spec.cpu.as_millis() as u64,
+        "memory": spec.memory,
+        "pids": spec.pids,
+        "output_bytes": spec.output_bytes,
+        "output_lines": spec.output_lines,
+        "open_files": spec.open_files,
+        "disk": spec.disk,
+    })
 }
 
 /// The `processes` row's status and figures for a finished program: the one mapping of an

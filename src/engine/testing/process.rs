@@ -35,16 +35,7 @@ pub async fn run_recorded(
 ) -> Result<(Outcome, i64), crate::engine::Error> {
     let argv = spec.argv.clone();
     let workdir = spec.workdir.clone();
-    let limits = serde_json::json!({
-        "timeout_ms": spec.timeout.as_millis() as u64,
-        "cpu_ms": spec.cpu.as_millis() as u64,
-        "memory": spec.memory,
-        "pids": spec.pids,
-        "output_bytes": spec.output_bytes,
-        "output_lines": spec.output_lines,
-        "open_files": spec.open_files,
-        "disk": spec.disk,
-    });
+    let limits = sandbox::recorded_limits(spec);
     let isolation = serde_json::json!({ "mode": spec.isolation });
     let process_id = writer
         .call(move |s| {
