@@ -76,6 +76,25 @@ fn names(events: &[Envelope]) -> Vec<String> {
         .collect()
 }
 
+/// The `[models]` table of one OpenAI-style model `t` (model id `id`) on `server`; `before`
+/// goes above it (e.g. `[retry]`), `extra` into it.
+fn openai_model(server: &LlmServer, before: &str, id: &str, extra: &str) -> String {
+    format!(
+        "detect_ollama = false\n{before}[named.t]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"{id}\"\napi_key_env = \"TEST_KEY\"\n{extra}",
+        server.base_url()
+    )
+}
+
+/// `kiln project add DIR --name proj`, in another process.
+fn add_project(kiln: &Kiln, dir: &std::path::Path) {
+    let out = kiln.output(&["project", "add", dir.to_str().unwrap(), "--name", "proj"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        crate::support::kiln::describe(&out)
+    );
+}
+
 fn start(kiln: &Kiln, models: &str) -> EngineHandle {
     Engine::start(options(kiln, models)).unwrap()
 }
@@ -88,10 +107,7 @@ async fn ask_streams_deltas_and_commits_before_announcing() {
         Reply::text("four, of course").usage(7, 3),
     ]);
     let kiln = Kiln::new();
-    let models = format!(
-        "detect_ollama = false\n[retry]\ninitial_backoff_ms = 10\n[named.t]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"m\"\napi_key_env = \"TEST_KEY\"\n",
-        server.base_url()
-    );
+    let models = openai_model(&server, "[retry]\ninitial_backoff_ms = 10\n", "m", "");
     let engine = start(&kiln, &models);
     let mut events = engine.subscribe();
     let op = engine.submit(Op::Ask(AskParams {
@@ -179,10 +195,7 @@ async fn other_processes_commits_arrive_as_store_changed_and_ours_do_not() {
     let server = LlmServer::start().await;
     server.push([Reply::text("ok")]);
     let kiln = Kiln::new();
-    let models = format!(
-        "detect_ollama = false\n[named.t]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"m\"\napi_key_env = \"TEST_KEY\"\n",
-        server.base_url()
-    );
+    let models = openai_model(&server, "", "m", "");
     let engine = start(&kiln, &models);
     let mut events = engine.subscribe();
     // Our own run: its changes are told by its own events, not again as StoreChanged.
@@ -194,18 +207,7 @@ async fn other_processes_commits_arrive_as_store_changed_and_ours_do_not() {
 
     let project = kiln.home().join("proj");
     std::fs::create_dir_all(&project).unwrap();
-    let out = kiln.output(&[
-        "project",
-        "add",
-        project.to_str().unwrap(),
-        "--name",
-        "proj",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        crate::support::kiln::describe(&out)
-    );
+    add_project(&kiln, &project);
     let changed = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             let e = events.next().await.unwrap();
@@ -233,21 +235,12 @@ async fn ask_names_its_model_first_and_finishes_with_the_whole_accounting() {
     let kiln = Kiln::new();
     let project = kiln.home().join("proj");
     std::fs::create_dir_all(project.join("src")).unwrap();
-    let out = kiln.output(&[
-        "project",
-        "add",
-        project.to_str().unwrap(),
-        "--name",
-        "proj",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        crate::support::kiln::describe(&out)
-    );
-    let models = format!(
-        "detect_ollama = false\n[retry]\ninitial_backoff_ms = 10\n[named.t]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"m-1\"\napi_key_env = \"TEST_KEY\"\nmax_tokens = 300\n",
-        server.base_url()
+    add_project(&kiln, &project);
+    let models = openai_model(
+        &server,
+        "[retry]\ninitial_backoff_ms = 10\n",
+        "m-1",
+        "max_tokens = 300\n",
     );
     let engine = start(&kiln, &models);
     let mut events = engine.subscribe();
@@ -353,10 +346,7 @@ async fn cancel_run_sent_on_run_created_finds_the_run_and_stops_the_ask() {
         ..Reply::default()
     }]);
     let kiln = Kiln::new();
-    let models = format!(
-        "detect_ollama = false\n[named.t]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"m\"\napi_key_env = \"TEST_KEY\"\n",
-        server.base_url()
-    );
+    let models = openai_model(&server, "", "m", "");
     let engine = start(&kiln, &models);
     let mut events = engine.subscribe();
     let op = engine.submit(Op::Ask(AskParams {

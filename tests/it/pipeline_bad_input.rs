@@ -51,19 +51,41 @@ fn project_untouched(k: &Kiln) {
     assert!(names.is_empty(), "the project was written: {names:?}");
 }
 
+/// A kiln talking to a fresh test model server, and the happy python story's replies to bend.
+fn world(config: &str) -> (LlmServer, Kiln, Vec<Reply>) {
+    let server = LlmServer::start_background();
+    let k = kiln_with_model(&server, config);
+    (server, k, pipeline_script::python().happy())
+}
+
+/// A run allowed one improve round whose improve reply is `improve` (the happy story up to
+/// it), started with `args`.
+fn improve_once_with(improve: &str, args: &[&str]) -> (LlmServer, Kiln, Value) {
+    let (server, k, mut replies) = world("[pipeline]\nmax_iterations = 1\n");
+    replies[4] = Reply::text(improve);
+    replies.truncate(6);
+    server.push(replies);
+    let (doc, _) = new_json(&k, args);
+    (server, k, doc)
+}
+
+/// Asserts the run failed with an error containing `want`; returns the error.
+fn failed_with<'a>(doc: &'a Value, want: &str) -> &'a str {
+    assert_eq!(doc["status"], "failed", "{doc:#}");
+    let error = doc["error"].as_str().unwrap();
+    assert!(error.contains(want), "{error}");
+    error
+}
+
 /// A malformed reply at `stage` (0-based model call) fails that stage, keeps the raw reply and
 /// leaves the run retryable; the retry with a good reply finishes the run.
 fn malformed_at(call: usize, bad: Reply, expect: &str) {
-    let server = LlmServer::start_background();
-    let k = kiln_with_model(&server, "");
-    let mut replies = pipeline_script::python().happy();
+    let (server, k, mut replies) = world("");
     let good = std::mem::replace(&mut replies[call], bad);
     server.push(replies.drain(..=call));
     let (doc, run) = new_json(&k, &[]);
-    assert_eq!(doc["status"], "failed", "{doc:#}");
+    let error = failed_with(&doc, expect);
     assert_eq!(run.code, 1);
-    let error = doc["error"].as_str().unwrap();
-    assert!(error.contains(expect), "{error}");
     assert!(error.contains("kiln retry"), "{error}");
     project_untouched(&k);
     let id = doc["run"].as_i64().unwrap();
@@ -100,70 +122,42 @@ fn failed_generation(k: &Kiln, stage: i64) -> i64 {
     .unwrap()
 }
 
-#[test]
-fn generate_without_a_fence_fails_clearly_and_is_retryable() {
-    if !isolation_available("pipeline bad input") {
-        return;
-    }
-    malformed_at(
-        1,
-        Reply::text("def add(a, b): return a + b"),
-        "contains no code block",
-    );
+/// One test per malformed reply, where isolation works: `name: model call, reply, what the
+/// error says;` (see [`malformed_at`]).
+macro_rules! malformed {
+    ($($(#[$meta:meta])* $name:ident: $call:expr, $reply:expr, $want:expr;)+) => {$(
+        $(#[$meta])*
+        #[test]
+        fn $name() {
+            if !isolation_available("pipeline bad input") {
+                return;
+            }
+            malformed_at($call, $reply, $want);
+        }
+    )+};
 }
 
-#[test]
-fn a_path_outside_the_root_is_refused() {
-    if !isolation_available("pipeline bad input") {
-        return;
-    }
-    malformed_at(
-        1,
-        Reply::text("```python ../evil.py\nprint('x')\n```\n"),
-        "outside the project root",
-    );
-}
-
-#[test]
-fn a_ten_megabyte_file_is_refused() {
-    if !isolation_available("pipeline bad input") {
-        return;
-    }
-    // 10 MiB in 1 KiB deltas, as a model would stream it.
-    let mut chunks = vec!["```python big.py\n".to_owned()];
-    chunks.extend((0..10 * 1024).map(|_| "x".repeat(1023) + "\n"));
-    chunks.push("```\n".to_owned());
-    malformed_at(
-        2,
+malformed! {
+    generate_without_a_fence_fails_clearly_and_is_retryable:
+        1, Reply::text("def add(a, b): return a + b"), "contains no code block";
+    a_path_outside_the_root_is_refused:
+        1, Reply::text("```python ../evil.py\nprint('x')\n```\n"), "outside the project root";
+    /// 10 MiB in 1 KiB deltas, as a model would stream it.
+    a_ten_megabyte_file_is_refused: 2, {
+        let mut chunks = vec!["```python big.py\n".to_owned()];
+        chunks.extend((0..10 * 1024).map(|_| "x".repeat(1023) + "\n"));
+        chunks.push("```\n".to_owned());
         Reply {
             chunks,
             ..Reply::default()
         }
-        .usage(100, 100),
-        "over the 1048576-byte limit",
-    );
-}
-
-#[test]
-fn a_review_without_json_score_or_bullets_fails() {
-    if !isolation_available("pipeline bad input") {
-        return;
-    }
-    malformed_at(3, Reply::text("I would rather not say."), "contains no");
-}
-
-#[test]
-fn an_edit_whose_search_text_is_missing_fails() {
-    if !isolation_available("pipeline bad input") {
-        return;
-    }
-    malformed_at(
-        4,
-        Reply::text(
-            "calc.py\n<<<<<<< SEARCH\n    return a * b\n=======\n    return a + b\n>>>>>>> REPLACE\n",
-        ),
-        "does not apply",
-    );
+        .usage(100, 100)
+    }, "over the 1048576-byte limit";
+    a_review_without_json_score_or_bullets_fails:
+        3, Reply::text("I would rather not say."), "contains no";
+    an_edit_whose_search_text_is_missing_fails: 4, Reply::text(
+        "calc.py\n<<<<<<< SEARCH\n    return a * b\n=======\n    return a + b\n>>>>>>> REPLACE\n",
+    ), "does not apply";
 }
 
 #[test]
@@ -171,9 +165,7 @@ fn provider_errors_and_cut_streams_are_retried() {
     if !isolation_available("pipeline bad input") {
         return;
     }
-    let server = LlmServer::start_background();
-    let k = kiln_with_model(&server, "");
-    let mut replies = pipeline_script::python().happy();
+    let (server, k, mut replies) = world("");
     // A 500 and a 429 before the spec (the model layer retries), a cut stream for generate
     // (the stage is retried as a whole).
     replies.insert(0, Reply::status(500));
@@ -201,20 +193,11 @@ fn a_truncated_reply_is_not_code() {
     if !isolation_available("pipeline bad input") {
         return;
     }
-    let server = LlmServer::start_background();
-    let k = kiln_with_model(&server, "max_tokens = 50\n");
-    let mut replies = pipeline_script::python().happy();
+    let (server, k, mut replies) = world("max_tokens = 50\n");
     replies[1] = Reply::text("```python calc.py\ndef add(a, b):\n").usage(10, 50);
     server.push(replies.drain(..2));
     let (doc, _) = new_json(&k, &[]);
-    assert_eq!(doc["status"], "failed", "{doc:#}");
-    assert!(
-        doc["error"]
-            .as_str()
-            .unwrap()
-            .contains("cut at the token limit"),
-        "{doc:#}"
-    );
+    failed_with(&doc, "cut at the token limit");
     project_untouched(&k);
 }
 
@@ -225,19 +208,11 @@ fn deleting_a_failing_test_fails_integrity_and_exhausts_the_loop() {
     if !isolation_available("pipeline integrity") {
         return;
     }
-    let server = LlmServer::start_background();
-    let k = kiln_with_model(&server, "[pipeline]\nmax_iterations = 1\n");
-    let story = pipeline_script::python();
-    let mut replies = story.happy();
-    replies[4] = Reply::text(
+    let (_server, k, doc) = improve_once_with(
         "```python test_calc.py\nfrom calc import add\n\n\ndef test_zero():\n    assert add(0, 0) == 0\n```\n",
+        &["--yes"],
     );
-    replies.truncate(6);
-    server.push(replies);
-    let (doc, _) = new_json(&k, &["--yes"]);
-    assert_eq!(doc["status"], "failed", "{doc:#}");
-    let error = doc["error"].as_str().unwrap();
-    assert!(error.contains("after 1 improve round"), "{error}");
+    let error = failed_with(&doc, "after 1 improve round");
     assert!(error.contains("test_calc.py::test_add: deleted"), "{error}");
     let s = store(&k);
     let gates = s.gates_of_run(doc["run"].as_i64().unwrap()).unwrap();
@@ -260,21 +235,11 @@ fn skipping_a_failing_test_fails_integrity() {
     if !isolation_available("pipeline integrity") {
         return;
     }
-    let server = LlmServer::start_background();
-    let k = kiln_with_model(&server, "[pipeline]\nmax_iterations = 1\n");
-    let mut replies = pipeline_script::python().happy();
-    replies[4] = Reply::text(
+    let (_server, _k, doc) = improve_once_with(
         "test_calc.py\n<<<<<<< SEARCH\ndef test_add():\n=======\nimport pytest\n\n\n@pytest.mark.skip(reason=\"flaky\")\ndef test_add():\n>>>>>>> REPLACE\n",
+        &[],
     );
-    replies.truncate(6);
-    server.push(replies);
-    let (doc, _) = new_json(&k, &[]);
-    assert_eq!(doc["status"], "failed", "{doc:#}");
-    let error = doc["error"].as_str().unwrap();
-    assert!(
-        error.contains("test_calc.py::test_add: newly skipped"),
-        "{error}"
-    );
+    failed_with(&doc, "test_calc.py::test_add: newly skipped");
 }
 
 #[test]
@@ -333,11 +298,7 @@ fn a_budget_stops_the_run_before_the_call() {
     let server = LlmServer::start_background();
     let k = kiln_with_model(&server, "[pipeline.budget]\nper_run_usd = 0.0001\n");
     let (doc, _) = new_json(&k, &[]);
-    assert_eq!(doc["status"], "failed", "{doc:#}");
-    assert!(
-        doc["error"].as_str().unwrap().contains("per-run budget"),
-        "{doc:#}"
-    );
+    failed_with(&doc, "per-run budget");
     assert_eq!(server.requests().len(), 0);
 }
 
@@ -351,11 +312,7 @@ fn export_refuses_to_overwrite_a_file_it_did_not_read() {
     std::fs::write(k.home().join("calc.py"), "# mine\n").unwrap();
     server.push(pipeline_script::python().happy());
     let (doc, _) = new_json(&k, &["--yes"]);
-    assert_eq!(doc["status"], "failed", "{doc:#}");
-    assert!(
-        doc["error"].as_str().unwrap().contains("'calc.py' exists"),
-        "{doc:#}"
-    );
+    failed_with(&doc, "'calc.py' exists");
     assert_eq!(
         std::fs::read_to_string(k.home().join("calc.py")).unwrap(),
         "# mine\n"

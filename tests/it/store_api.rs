@@ -4,12 +4,22 @@
 
 use kiln::engine::store::{
     ChangeFeed, FeedEvent, FeedbackTarget, LogLevel, LogLine, LogStream, LogWriter, NewArtifact,
-    NewProject, NewRun, RunKind, StageKind, Status, Store, StoreConfig, Verdict,
+    NewProject, NewRun, Run, RunKind, StageKind, Status, Store, StoreConfig, Verdict,
 };
 use pretty_assertions::assert_eq;
 
 fn store(dir: &tempfile::TempDir, config: &StoreConfig) -> Store {
     Store::open(&dir.path().join("kiln.db"), config).unwrap()
+}
+
+/// A run outside any project, started now.
+fn new_run(s: &Store, kind: RunKind) -> Run {
+    s.start_run(&NewRun {
+        project_id: None,
+        request_id: None,
+        kind,
+    })
+    .unwrap()
 }
 
 fn line(stage: Option<i64>, text: String) -> LogLine {
@@ -72,13 +82,7 @@ fn runs_and_stages_follow_their_lifecycle() {
 fn log_lines_round_trip_in_order_with_tail_and_range() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(&dir, &StoreConfig::default());
-    let run = s
-        .start_run(&NewRun {
-            project_id: None,
-            request_id: None,
-            kind: RunKind::Sandbox,
-        })
-        .unwrap();
+    let run = new_run(&s, RunKind::Sandbox);
     let stage = s.start_stage(run.id, StageKind::TestRun).unwrap();
     {
         let mut w = LogWriter::new(&s, run.id).with_batch_lines(700);
@@ -117,13 +121,7 @@ fn log_lines_beyond_the_cap_are_counted_not_stored() {
             ..StoreConfig::default()
         },
     );
-    let run = s
-        .start_run(&NewRun {
-            project_id: None,
-            request_id: None,
-            kind: RunKind::Sandbox,
-        })
-        .unwrap();
+    let run = new_run(&s, RunKind::Sandbox);
     let lines: Vec<LogLine> = (0..80).map(|i| line(None, format!("{i}"))).collect();
     assert_eq!(s.append_logs(run.id, &lines).unwrap().dropped, 0);
     let appended = s.append_logs(run.id, &lines).unwrap();
@@ -141,13 +139,7 @@ fn log_lines_view_shows_one_row_per_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kiln.db");
     let s = Store::open(&path, &StoreConfig::default()).unwrap();
-    let run = s
-        .start_run(&NewRun {
-            project_id: None,
-            request_id: None,
-            kind: RunKind::Sandbox,
-        })
-        .unwrap();
+    let run = new_run(&s, RunKind::Sandbox);
     s.append_logs(
         run.id,
         &(0..3)
@@ -170,13 +162,7 @@ fn log_lines_view_shows_one_row_per_line() {
 fn artifacts_are_versioned_per_path_with_hashes() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(&dir, &StoreConfig::default());
-    let run = s
-        .start_run(&NewRun {
-            project_id: None,
-            request_id: None,
-            kind: RunKind::Pipeline,
-        })
-        .unwrap();
+    let run = new_run(&s, RunKind::Pipeline);
     let put = |path, content: &[u8]| {
         s.put_artifact(&NewArtifact {
             run_id: run.id,
@@ -237,13 +223,7 @@ fn change_feed_reports_changes_and_resyncs_after_a_gap() {
     let mut feed = ChangeFeed::open(&path, &StoreConfig::default()).unwrap();
     assert_eq!(feed.poll().unwrap(), FeedEvent::Changes(vec![]));
 
-    let run = writer
-        .start_run(&NewRun {
-            project_id: None,
-            request_id: None,
-            kind: RunKind::Check,
-        })
-        .unwrap();
+    let run = new_run(&writer, RunKind::Check);
     writer
         .append_logs(run.id, &[line(None, "x".into())])
         .unwrap();
@@ -287,13 +267,7 @@ fn prune_deletes_oldest_finished_runs_to_fit_the_cap() {
     );
     let mut runs = Vec::new();
     for r in 0..30 {
-        let run = s
-            .start_run(&NewRun {
-                project_id: None,
-                request_id: None,
-                kind: RunKind::Sandbox,
-            })
-            .unwrap();
+        let run = new_run(&s, RunKind::Sandbox);
         s.append_logs(
             run.id,
             &(0..1000)
