@@ -3,8 +3,8 @@
 //! connection per engine, [`Recorder::from_writer`]); a caller without an engine (tests, tools)
 //! opens one of its own with [`Recorder::open`].
 //!
-//! The inserts are announced ([`StoreWriter::call_announced`]): no engine event reports a
-//! pipeline stage's model call, so the change feed tells front-ends of the new rows.
+//! In an engine the rows are the writer's own changes, so the change feed does not report them
+//! again as another process's (the engine's events tell of its model calls).
 //! [`Recorder::close`] closes the writer and waits for it, so the database connection is closed
 //! (and its write-ahead log checkpointed) before a short-lived process exits.
 
@@ -38,7 +38,7 @@ impl Recorder {
     /// Records a call; resolves once the row is written.
     pub async fn insert(&self, g: NewGeneration) -> Result<i64, Error> {
         self.writer
-            .call_announced(move |s| s.insert_generation(&g))
+            .call(move |s| s.insert_generation(&g))
             .await
             .map_err(from_write)
     }

@@ -4,9 +4,7 @@
 //! never blocks the runtime.
 //!
 //! The writer also notes the change-feed ids its own commits produced, so the engine can tell
-//! them from what other processes commit ([`OwnChanges`]); a write no engine event reports
-//! ([`StoreWriter::call_announced`]: the model-call records) is left out, so it is still told
-//! as a change.
+//! them from what other processes commit ([`OwnChanges`]).
 
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
@@ -15,16 +13,7 @@ use tokio::sync::oneshot;
 
 use super::{Error as StoreError, Result as StoreResult, Store};
 
-type Command = (Feed, Box<dyn FnOnce(&Store) + Send>);
-
-/// Whether a command's change-feed rows count as this writer's own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Feed {
-    /// Its events tell them: not forwarded again.
-    Own,
-    /// No event tells them: forwarded like another process's changes.
-    Announced,
-}
+type Command = Box<dyn FnOnce(&Store) + Send>;
 
 /// Why a write did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -53,11 +42,10 @@ impl StoreWriter {
         let thread = std::thread::Builder::new()
             .name("kiln-store-writer".into())
             .spawn(move || {
-                while let Ok(Some((feed, command))) = rx.recv() {
+                while let Ok(Some(command)) = rx.recv() {
                     let before = store.last_change_id().unwrap_or(i64::MAX);
                     command(&store);
-                    if feed == Feed::Own
-                        && let Ok(after) = store.last_change_id()
+                    if let Ok(after) = store.last_change_id()
                         && after > before
                     {
                         thread_own.add(before, after);
@@ -78,27 +66,8 @@ impl StoreWriter {
         R: Send + 'static,
         F: FnOnce(&Store) -> StoreResult<R> + Send + 'static,
     {
-        self.call_with(Feed::Own, f).await
-    }
-
-    /// Like [`call`](Self::call), but what it commits is not counted as this writer's own: the
-    /// change feed forwards it as it does another process's changes. For writes no engine event
-    /// reports (the model-call records of `llm::Recorder`), so front-ends still learn of them.
-    pub async fn call_announced<R, F>(&self, f: F) -> Result<R, WriteError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&Store) -> StoreResult<R> + Send + 'static,
-    {
-        self.call_with(Feed::Announced, f).await
-    }
-
-    async fn call_with<R, F>(&self, feed: Feed, f: F) -> Result<R, WriteError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&Store) -> StoreResult<R> + Send + 'static,
-    {
         let (reply, rx) = oneshot::channel();
-        self.send(feed, f, reply)?;
+        self.send(f, reply)?;
         rx.await
             .map_err(|_| WriteError::Stopped)?
             .map_err(Into::into)
@@ -111,28 +80,20 @@ impl StoreWriter {
         F: FnOnce(&Store) -> StoreResult<R> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        self.send(Feed::Own, f, reply)?;
+        self.send(f, reply)?;
         rx.blocking_recv()
             .map_err(|_| WriteError::Stopped)?
             .map_err(Into::into)
     }
 
-    fn send<R, F>(
-        &self,
-        feed: Feed,
-        f: F,
-        reply: oneshot::Sender<StoreResult<R>>,
-    ) -> Result<(), WriteError>
+    fn send<R, F>(&self, f: F, reply: oneshot::Sender<StoreResult<R>>) -> Result<(), WriteError>
     where
         R: Send + 'static,
         F: FnOnce(&Store) -> StoreResult<R> + Send + 'static,
     {
-        let command: Command = (
-            feed,
-            Box::new(move |store| {
-                let _ = reply.send(f(store));
-            }),
-        );
+        let command: Command = Box::new(move |store| {
+            let _ = reply.send(f(store));
+        });
         self.tx.send(Some(command)).map_err(|_| WriteError::Stopped)
     }
 
