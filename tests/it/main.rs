@@ -38,6 +38,7 @@ mod sandbox_recording;
 mod sandbox_toolchains;
 mod serve_app;
 mod serve_forwarder;
+mod serve_run;
 mod store_api;
 mod store_bad_input;
 mod store_full_disk;
