@@ -66,14 +66,14 @@ mod tests {
 
     #[test]
     fn a_socket_crosses_and_still_works() {
-        let (a, b) = UnixStream::pair().unwrap();
-        let (mut x, y) = UnixStream::pair().unwrap();
-        send_fd(a.as_fd(), b'F', y.as_fd()).unwrap();
-        drop(y);
-        let (n, tag, fd) = recv_fd(b.as_fd()).unwrap();
+        let (sender, receiver) = UnixStream::pair().unwrap();
+        let (mut near, far) = UnixStream::pair().unwrap();
+        send_fd(sender.as_fd(), b'F', far.as_fd()).unwrap();
+        drop(far);
+        let (n, tag, fd) = recv_fd(receiver.as_fd()).unwrap();
         assert_eq!((n, tag), (1, b'F'));
         let mut got = UnixStream::from(fd.expect("an fd was attached"));
-        x.write_all(b"hi").unwrap();
+        near.write_all(b"hi").unwrap();
         let mut buf = [0u8; 2];
         got.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"hi");
