@@ -27,6 +27,7 @@ mod llm_outcomes;
 mod pipeline_api;
 mod pipeline_bad_input;
 mod pipeline_e2e;
+mod pipeline_smoke;
 mod runner_engine;
 mod runner_export;
 mod runner_run;
