@@ -97,11 +97,12 @@ impl Default for Check {
 impl Check {
     /// `GET / → 200`, the name of its test result.
     pub fn name(&self) -> String {
-        let mut n = format!("smoke: {} {} → {}", self.method, self.path, self.status);
-        if !self.body.is_empty() {
-            n.push_str(&format!(" containing {:?}", self.body));
+        let n = format!("smoke: {} {} → {}", self.method, self.path, self.status);
+        if self.body.is_empty() {
+            n
+        } else {
+            format!("{n} containing {:?}", self.body)
         }
-        n
     }
 }
 
