@@ -69,6 +69,24 @@ fn a_runs_final_files_are_served_from_a_writable_scratch_copy() {
         .find(|r| r["id"] == s.id)
         .unwrap_or_else(|| panic!("service {} not listed: {listed}", s.id));
     let dir = row["dir"].as_str().unwrap().to_owned();
+    // `kiln runs` lists the service's run with its URL and status.
+    let runs: serde_json::Value =
+        serde_json::from_str(&k.ok(&["--format", "json", "runs"])).unwrap();
+    let service_run = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == row["run_id"])
+        .unwrap_or_else(|| panic!("the service's run is not in kiln runs: {runs}"));
+    assert_eq!(service_run["kind"], "service", "{service_run}");
+    assert_eq!(
+        service_run["service"]["url"],
+        s.url.as_str(),
+        "{service_run}"
+    );
+    assert_eq!(service_run["service"]["status"], "up", "{service_run}");
+    let table = k.ok(&["runs"]);
+    assert!(table.contains(&format!("{} (up)", s.url)), "{table}");
     assert!(
         Path::new(&dir).join("visits.txt").is_file(),
         "the app wrote elsewhere than {dir}"
