@@ -1,4 +1,9 @@
-//! `kiln serve PATH`: serve a project as a long-running sandboxed service on 127.0.0.1.
+//! `kiln serve RUN|PATH`: serve a project directory, or the final files of a pipeline run, as
+//! a long-running sandboxed service on 127.0.0.1.
+//!
+//! A directory is bound read-only; a run's files are written into a scratch copy kiln owns
+//! (writable by the app, removed when the service ends). An argument that names an existing
+//! directory is a PATH, even when it looks like a number.
 //!
 //! Streams the service's logs to stderr, prints the URL on stdout once the health check passes
 //! (a JSON event per line with `--format json`), and runs until the service exits, `kiln stop`
@@ -24,8 +29,10 @@ const HEAD: usize = 10;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The project directory to serve (bound read-only; the app's working directory)
-    path: PathBuf,
+    /// A pipeline run id (its final files are served from a scratch copy) or the project
+    /// directory to serve (bound read-only; the app's working directory)
+    #[arg(value_name = "RUN|PATH")]
+    target: String,
     /// Host port on 127.0.0.1 [default: a free port]
     #[arg(long, value_name = "PORT")]
     port: Option<u16>,
@@ -123,6 +130,7 @@ fn spec(
     let tmp = PathBuf::from(ctx.env.get("TMPDIR").unwrap_or("/tmp"));
     Ok(ServeSpec {
         dir,
+        writable: false,
         command,
         app_port: args.app_port,
         run,
@@ -149,29 +157,55 @@ fn event(ctx: &Context, value: &serde_json::Value, human: &str) {
     let _ = std::io::stdout().flush();
 }
 
+/// What is served: a directory, or a run's files in a scratch copy (kept alive with it).
+struct Target {
+    dir: PathBuf,
+    run: Option<(i64, tempfile::TempDir)>,
+}
+
+fn target(ctx: &Context, store: &Store, arg: &str) -> anyhow::Result<Target> {
+    let given = abs(ctx, Path::new(arg));
+    if let Some(dir) = std::fs::canonicalize(&given).ok().filter(|d| d.is_dir()) {
+        return Ok(Target { dir, run: None });
+    }
+    let Ok(id) = arg.parse::<i64>() else {
+        anyhow::bail!(
+            "'{}' is neither a directory nor a run id; pass the project directory or a run id (kiln runs)",
+            given.display()
+        );
+    };
+    let tmp = PathBuf::from(ctx.env.get("TMPDIR").unwrap_or("/tmp"));
+    let scratch = serve::run_files(store, id, &tmp)?;
+    let dir = std::fs::canonicalize(scratch.path())
+        .context("cannot resolve the run's scratch directory")?;
+    Ok(Target {
+        dir,
+        run: Some((id, scratch)),
+    })
+}
+
 async fn serve_dir(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let given = abs(ctx, &args.path);
-    let dir = std::fs::canonicalize(&given)
-        .ok()
-        .filter(|d| d.is_dir())
-        .with_context(|| {
-            format!(
-                "'{}' is not a directory; pass the project directory to serve",
-                given.display()
-            )
-        })?;
+    let store = ctx.open_store()?;
+    let served = target(ctx, &store, &args.target)?;
+    let dir = served.dir.clone();
+    let source_run = served.run.as_ref().map(|(id, _)| *id);
     let listener = serve::bind(args.port)?;
     let (command, origin) = command(ctx, &args, &dir)?;
     let health = args.health.clone().map_or(Health::Tcp, Health::Http);
-    let prepared = Prepared::new(spec(ctx, &args, dir.clone(), command.clone())?, listener)?;
+    let mut serve_spec = spec(ctx, &args, dir.clone(), command.clone())?;
+    serve_spec.writable = source_run.is_some();
+    let prepared = Prepared::new(serve_spec, listener)?;
     let url = format!("http://127.0.0.1:{}", prepared.port());
+    let what = source_run.map_or_else(
+        || format!("'{}'", dir.display()),
+        |id| format!("run {id}'s files"),
+    );
     eprintln!(
-        "kiln serve: starting {} ({origin}) in the sandbox; app port {} inside, {url} outside",
+        "kiln serve: starting {} ({origin}) for {what} in the sandbox; app port {} inside, {url} outside",
         untrusted::inert(&shell_words(&command)),
         args.app_port
     );
 
-    let store = ctx.open_store()?;
     let run = store.start_run(&NewRun {
         project_id: None,
         request_id: None,
@@ -257,8 +291,9 @@ async fn serve_dir(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                         &serde_json::json!({
                             "event": "up", "url": url, "port": service.port(),
                             "service_id": service_id, "run_id": run.id, "command": command,
+                            "source_run": source_run, "dir": dir,
                         }),
-                        &format!("serving '{}' at {url} (service {service_id}; stop with: kiln stop {service_id})", dir.display()),
+                        &format!("serving {what} at {url} (service {service_id}; stop with: kiln stop {service_id})"),
                     );
                 } else {
                     handle.cancel();

@@ -20,6 +20,7 @@ pub mod integrity;
 pub mod language;
 pub mod output;
 pub mod runner;
+pub mod smoke;
 pub mod stage;
 pub mod state;
 pub mod testing;

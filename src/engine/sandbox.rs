@@ -20,6 +20,7 @@
 #![allow(unsafe_code)] // fork/exec plumbing; every unsafe block carries a SAFETY note
 
 mod cgroup;
+pub mod fdpass;
 mod host;
 mod init;
 mod limits;

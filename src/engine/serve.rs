@@ -14,10 +14,12 @@
 //! can connect out (no interface but the namespace's own loopback); the service dies with the
 //! run (when kiln exits or is killed, the sandbox's lifeline closes and its pid 1 kills all).
 
+pub mod files;
 pub mod forward;
 pub mod infer;
 pub mod service;
 
+pub use files::{materialise, run_files};
 pub use forward::{FORWARD_ARG, ForwardArgs, forward_main};
 pub use infer::{Inferred, infer};
 pub use service::{Health, Prepared, ServeSpec, Service, bind, process_start};
@@ -37,6 +39,8 @@ pub enum Error {
         what: String,
         source: std::io::Error,
     },
+    #[error("cannot serve the run's files: {message}")]
+    RunFiles { message: String },
     #[error(transparent)]
     Sandbox(#[from] crate::engine::sandbox::Error),
 }

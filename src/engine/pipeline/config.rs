@@ -26,6 +26,8 @@ pub struct PipelineConfig {
     pub cache: bool,
     /// The project's own model stages.
     pub custom: Vec<CustomStage>,
+    /// The optional smoke stage (off by default).
+    pub smoke: super::smoke::SmokeConfig,
 }
 
 impl Default for PipelineConfig {
@@ -40,6 +42,7 @@ impl Default for PipelineConfig {
             budget: BudgetConfig::default(),
             cache: true,
             custom: Vec::new(),
+            smoke: super::smoke::SmokeConfig::default(),
         }
     }
 }

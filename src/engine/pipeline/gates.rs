@@ -124,6 +124,9 @@ pub fn evaluate(config: &GatesConfig, state: &RunState) -> Vec<Verdict> {
             )
         });
     }
+    if let Some(r) = &state.smoke {
+        out.push(verdict("smoke", r.passed(), r.summary()));
+    }
     out
 }
 

@@ -205,22 +205,31 @@ fn store_err(e: crate::engine::store::WriteError) -> Error {
 impl Runner {
     async fn all(&mut self) -> Result<(), Error> {
         let steps = plan(&self.config, &self.opts)?;
-        let present: Vec<Stage> = steps
+        let mut present: Vec<Stage> = steps
             .iter()
             .filter_map(|s| match s {
                 Step::Builtin(k) => Some(*k),
                 Step::Custom(_) => None,
             })
             .collect();
+        if self.config.smoke.enabled && !present.contains(&Stage::Smoke) {
+            present.push(Stage::Smoke);
+        }
         let has = |s: Stage| present.contains(&s);
-        let loop_stages = [Stage::Check, Stage::TestRun, Stage::Review, Stage::Improve];
+        let loop_stages = [
+            Stage::Check,
+            Stage::TestRun,
+            Stage::Smoke,
+            Stage::Review,
+            Stage::Improve,
+        ];
         let post = [Stage::Docs, Stage::Export];
         for step in steps.iter().filter(
             |s| !matches!(s, Step::Builtin(k) if loop_stages.contains(k) || post.contains(k)),
         ) {
             self.step(step, 0).await?;
         }
-        let in_loop = [Stage::Check, Stage::TestRun, Stage::Review]
+        let in_loop = [Stage::Check, Stage::TestRun, Stage::Smoke, Stage::Review]
             .into_iter()
             .any(&has);
         if in_loop && self.skipped.is_none() {
@@ -242,7 +251,7 @@ impl Runner {
         let mut iteration: i64 = 0;
         let mut last: Option<String> = None;
         loop {
-            for s in [Stage::Check, Stage::TestRun, Stage::Review] {
+            for s in [Stage::Check, Stage::TestRun, Stage::Smoke, Stage::Review] {
                 if has(s)
                     && (s != Stage::Review || iteration == 0 || self.config.gates.review_score > 0)
                 {
@@ -922,6 +931,21 @@ impl Runner {
             Stage::Check => self.check(row).await?,
             Stage::TestRun => self.test_run(row).await?,
             Stage::Export => self.export(row).await?,
+            Stage::Smoke => super::smoke::stage(
+                &self.ctx,
+                self.run,
+                row,
+                &self.state.spec,
+                self.state.all_files(),
+                &self.config.smoke,
+            )
+            .await?
+            .map_or_else(
+                || StageOutput::Skipped {
+                    reason: "no smoke checks: add a ```smoke block to the spec or [[pipeline.smoke.checks]]".into(),
+                },
+                |report| StageOutput::Smoke { report },
+            ),
             other => {
                 return Err(Error::Stage {
                     stage: other.as_str().into(),

@@ -29,7 +29,7 @@ impl Stage {
             Self::Review => llm::Stage::Review,
             Self::Improve => llm::Stage::Improve,
             Self::Docs => llm::Stage::Docs,
-            Self::Check | Self::TestRun | Self::Export | Self::Custom => return None,
+            Self::Check | Self::TestRun | Self::Export | Self::Custom | Self::Smoke => return None,
         })
     }
 

@@ -100,6 +100,10 @@ pub enum StageOutput {
     Exported {
         files: Vec<String>,
     },
+    /// The smoke stage's HTTP checks.
+    Smoke {
+        report: super::smoke::SmokeReport,
+    },
     /// Nothing to do (e.g. no model configured), with the reason.
     Skipped {
         reason: String,
@@ -126,6 +130,9 @@ pub struct RunState {
     pub review: Option<ReviewBrief>,
     pub notes: BTreeMap<String, String>,
     pub exported: Vec<String>,
+    /// The last smoke stage's checks (the `smoke` gate), when it ran.
+    #[serde(default)]
+    pub smoke: Option<super::smoke::SmokeReport>,
 }
 
 impl RunState {
@@ -160,6 +167,7 @@ impl RunState {
                 self.notes.insert(name.clone(), text.clone());
             }
             StageOutput::Exported { files } => files.clone_into(&mut self.exported),
+            StageOutput::Smoke { report } => self.smoke = Some(report.clone()),
             StageOutput::Skipped { .. } => {}
         }
     }

@@ -279,6 +279,11 @@ impl Sandbox {
         }
     }
 
+    /// The init program (the `kiln` binary, which is also the serve forwarder).
+    pub fn init_program(&self) -> &Path {
+        &self.init_program
+    }
+
     /// Starts a run. Must be called inside a tokio runtime.
     pub fn start(&self, spec: &RunSpec) -> Result<RunHandle, Error> {
         let entered = Instant::now();

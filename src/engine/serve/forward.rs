@@ -6,7 +6,8 @@
 //! connect to it) and relays each accepted stream to `127.0.0.1:N` inside the sandbox's own
 //! network namespace. A host message is one byte: with an accepted client socket attached
 //! (SCM_RIGHTS) the forwarder relays that socket straight to the app, so the host is not in the
-//! data path; without one it is a health probe, answered [`UP`] when the app accepted the TCP
+//! data path (one host stream carries any number of these, one after the other); without one
+//! it is a health probe, answered [`UP`] when the app accepted the TCP
 //! connection and [`DOWN`] when it did not, so "the forwarder is alive" is never taken for "the
 //! app is up". A client socket is already connected to a host client: it can only talk to that
 //! peer and opens no way out of the namespace. The forwarder exits with the app's status when the app exits; pid 1
@@ -162,32 +163,40 @@ async fn connect(port: u16) -> Option<TcpStream> {
         .ok()
 }
 
-/// Serves one host connection: either an accepted client socket handed over with SCM_RIGHTS
-/// (relayed straight to the app, so the host is out of the data path), or a health probe.
+/// Serves one host connection: a stream of accepted client sockets handed over with
+/// SCM_RIGHTS (each relayed straight to the app in its own task, so the host is out of the data
+/// path and pays no connect per client), or a single health probe.
 async fn relay(mut host: UnixStream, port: u16) {
-    let Ok((kind, client)) = receive(&host).await else {
+    loop {
+        let Ok((kind, client)) = receive(&host).await else {
+            return;
+        };
+        match (kind, client) {
+            (CLIENT, Some(client)) => {
+                tokio::spawn(serve_client(client, port));
+            }
+            (PROBE, None) => {
+                let Some(mut app) = connect_app(port).await else {
+                    let _ = host.write_all(&[DOWN]).await;
+                    return;
+                };
+                if host.write_all(&[UP]).await.is_ok() {
+                    let _ = tokio::io::copy_bidirectional(&mut host, &mut app).await;
+                }
+                return;
+            }
+            _ => return,
+        }
+    }
+}
+
+/// Relays one client socket to the app until either side closes.
+async fn serve_client(client: std::os::fd::OwnedFd, port: u16) {
+    let Ok(mut client) = client_stream(client) else {
         return;
     };
-    match (kind, client) {
-        (CLIENT, Some(client)) => {
-            drop(host);
-            let Ok(mut client) = client_stream(client) else {
-                return;
-            };
-            if let Some(mut app) = connect_app(port).await {
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut app).await;
-            }
-        }
-        (PROBE, None) => {
-            let Some(mut app) = connect_app(port).await else {
-                let _ = host.write_all(&[DOWN]).await;
-                return;
-            };
-            if host.write_all(&[UP]).await.is_ok() {
-                let _ = tokio::io::copy_bidirectional(&mut host, &mut app).await;
-            }
-        }
-        _ => {}
+    if let Some(mut app) = connect_app(port).await {
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut app).await;
     }
 }
 
@@ -199,48 +208,18 @@ fn client_stream(fd: std::os::fd::OwnedFd) -> std::io::Result<TcpStream> {
 }
 
 /// The first byte of a host message and the socket it carries, if any.
-#[allow(unsafe_code)] // one fd the kernel passed over SCM_RIGHTS becomes an OwnedFd
 async fn receive(host: &UnixStream) -> std::io::Result<(u8, Option<std::os::fd::OwnedFd>)> {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::AsFd;
     loop {
         host.readable().await?;
         let got = host.try_io(tokio::io::Interest::READABLE, || {
-            let mut buf = [0u8; 1];
-            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-            let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-            let msg = recvmsg::<()>(
-                host.as_raw_fd(),
-                &mut iov,
-                Some(&mut space),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            )
-            .map_err(std::io::Error::from)?;
-            let mut fd = None;
-            for c in msg.cmsgs().map_err(std::io::Error::from)? {
-                if let ControlMessageOwned::ScmRights(fds) = c {
-                    for raw in fds {
-                        // SAFETY: the kernel just installed `raw` in this process for us.
-                        let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                        if fd.is_none() {
-                            fd = Some(owned);
-                        }
-                    }
-                }
-            }
-            let n = msg.bytes;
-            Ok((n, fd))
+            crate::engine::sandbox::fdpass::recv_fd(host.as_fd())
         });
         match got {
-            Ok((0, _)) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            Ok((_, fd)) => {
-                // A message with a socket is a client; one without is a probe.
-                return Ok(if fd.is_some() {
-                    (CLIENT, fd)
-                } else {
-                    (PROBE, None)
-                });
-            }
+            Ok((0, _, _)) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            // A message with a socket is a client; one without is a probe.
+            Ok((_, _, Some(fd))) => return Ok((CLIENT, Some(fd))),
+            Ok((_, _, None)) => return Ok((PROBE, None)),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
         }

@@ -2,7 +2,7 @@
 //! the relay of each accepted connection to the forwarder's unix socket, and health probes.
 //!
 //! Each accepted client socket is handed to the forwarder inside the sandbox (SCM_RIGHTS over
-//! the unix socket) and relayed there, one task per connection: a client that sends garbage or
+//! one long-lived unix stream) and relayed there, one task per connection: a client that sends garbage or
 //! never sends anything holds only its own sockets, and the accept loop never waits on one.
 
 use std::os::unix::fs::PermissionsExt;
@@ -36,8 +36,10 @@ pub enum Health {
 /// What to serve and how.
 #[derive(Debug, Clone)]
 pub struct ServeSpec {
-    /// The project directory: bound read-only, the app's working directory.
+    /// The project directory: the app's working directory, bound read-only unless
+    /// `writable` (kiln's own scratch copy of a run's files may be written by the app).
     pub dir: PathBuf,
+    pub writable: bool,
     /// The app's command (run by the forwarder, inside the sandbox).
     pub command: Vec<String>,
     /// Where the app listens inside the sandbox.
@@ -119,7 +121,11 @@ impl Prepared {
         run.timeout = NO_TIMEOUT;
         run.open_files = run.open_files.max(MIN_OPEN_FILES);
         run.ro.push(spec.kiln_exe.clone());
-        run.ro.push(spec.dir.clone());
+        if spec.writable {
+            run.rw.push(spec.dir.clone());
+        } else {
+            run.ro.push(spec.dir.clone());
+        }
         run.rw.push(sockdir);
         run.env.retain(|(k, _)| k != "PORT" && k != "HOST");
         run.env.push(("PORT".into(), spec.app_port.to_string()));
@@ -240,11 +246,33 @@ fn http_ok(head: &[u8]) -> bool {
             .is_some_and(|c| (200..400).contains(&c))
 }
 
+/// Accepts host clients and hands each to the forwarder over one long-lived unix stream (a
+/// connect per client would cost a round trip inside the sandbox on every request; HTTP/1.0
+/// servers such as Flask's open a connection per request).
 async fn accept_loop(listener: tokio::net::TcpListener, socket: PathBuf) {
+    let mut handoff: Option<UnixStream> = None;
     loop {
         match listener.accept().await {
             Ok((tcp, _)) => {
-                tokio::spawn(relay(tcp, socket.clone()));
+                let _ = tcp.set_nodelay(true);
+                // A broken stream (the forwarder restarted its accept, or was not up yet) is
+                // replaced once; a client that still cannot be handed over is closed.
+                for _ in 0..2 {
+                    if handoff.is_none() {
+                        handoff = UnixStream::connect(&socket).await.ok();
+                    }
+                    let Some(unix) = &handoff else {
+                        tracing::debug!("serve: the forwarder is not listening");
+                        break;
+                    };
+                    match hand_over(unix, &tcp).await {
+                        Ok(()) => break,
+                        Err(e) => {
+                            tracing::debug!("serve: cannot hand a client to the forwarder: {e}");
+                            handoff = None;
+                        }
+                    }
+                }
             }
             // Out of fds: back off instead of spinning; open connections keep flowing.
             Err(e) => {
@@ -255,38 +283,18 @@ async fn accept_loop(listener: tokio::net::TcpListener, socket: PathBuf) {
     }
 }
 
-/// Hands one accepted client to the forwarder (its socket travels over SCM_RIGHTS), which
-/// relays it to the app itself: kiln's host process does no per-byte work.
-async fn relay(tcp: TcpStream, socket: PathBuf) {
-    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
-    use std::os::fd::AsRawFd;
-    let _ = tcp.set_nodelay(true);
-    let Ok(unix) = UnixStream::connect(&socket).await else {
-        tracing::debug!("serve: the forwarder is not listening");
-        return;
-    };
-    let fds = [tcp.as_raw_fd()];
+/// Sends one accepted client's socket to the forwarder (SCM_RIGHTS), which relays it to the
+/// app itself: kiln's host process does no per-byte work. The forwarder holds its own copy of
+/// the socket afterwards; the caller's copy is closed when it drops.
+async fn hand_over(unix: &UnixStream, tcp: &TcpStream) -> std::io::Result<()> {
+    use std::os::fd::AsFd;
     loop {
-        if unix.writable().await.is_err() {
-            return;
-        }
-        let sent = unix.try_io(tokio::io::Interest::WRITABLE, || {
-            sendmsg::<()>(
-                unix.as_raw_fd(),
-                &[std::io::IoSlice::new(&[CLIENT])],
-                &[ControlMessage::ScmRights(&fds)],
-                MsgFlags::MSG_NOSIGNAL,
-                None,
-            )
-            .map_err(std::io::Error::from)
-        });
-        match sent {
+        unix.writable().await?;
+        match unix.try_io(tokio::io::Interest::WRITABLE, || {
+            crate::engine::sandbox::fdpass::send_fd(unix.as_fd(), CLIENT, tcp.as_fd())
+        }) {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => {
-                tracing::debug!("serve: cannot hand a client to the forwarder: {e}");
-                return;
-            }
-            Ok(_) => return, // the forwarder holds its own copy of the socket now
+            other => return other,
         }
     }
 }

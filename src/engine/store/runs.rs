@@ -45,6 +45,8 @@ pub enum StageKind {
     Export,
     /// A model stage of the project's own (`[[pipeline.custom]]`); `stages.name` names it.
     Custom,
+    /// The optional HTTP smoke checks of a served app (`pipeline::smoke`).
+    Smoke,
 }
 
 macro_rules! text_enum {
@@ -76,7 +78,7 @@ text_enum!(Status {
 text_enum!(StageKind {
     Spec => "spec", Generate => "generate", Tests => "tests", Check => "check", TestRun => "test_run",
     Review => "review", Improve => "improve", Docs => "docs", Export => "export",
-    Custom => "custom",
+    Custom => "custom", Smoke => "smoke",
 });
 
 impl Status {

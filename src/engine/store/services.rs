@@ -140,6 +140,20 @@ impl Store {
             })
     }
 
+    /// The service whose run is `run_id` (a run of kind `service`), if any.
+    pub fn service_of_run(&self, run_id: i64) -> Result<Option<ServiceRecord>> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM services WHERE run_id = ?1 ORDER BY id DESC LIMIT 1"
+                ),
+                [run_id],
+                from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
     /// Services newest first; only those not yet ended unless `all`.
     pub fn services(&self, all: bool, limit: usize) -> Result<Vec<ServiceRecord>> {
         let filter = if all {
