@@ -37,5 +37,5 @@ pub use engine::{Engine, EngineHandle, EngineOptions};
 pub use event::{Envelope, Event, ExportFile, FileChange, LogEntry};
 pub use op::{
     AskParams, AutoExport, CheckParams, ExportMode, ExportParams, FeedbackParams, Op, Origin,
-    ProjectRef, SandboxParams, StartRunParams,
+    ProjectRef, RecordCheckParams, SandboxParams, StartRunParams,
 };
