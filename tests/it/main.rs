@@ -19,6 +19,7 @@ mod analysis_scale;
 mod analysis_stdin;
 mod check_cli;
 mod cli_basics;
+mod cli_ports;
 mod engine_api;
 mod llm_ask_output;
 mod llm_cli;
