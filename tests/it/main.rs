@@ -28,6 +28,7 @@ mod llm_outcomes;
 mod pipeline_api;
 mod pipeline_bad_input;
 mod pipeline_e2e;
+mod pipeline_resume;
 mod runner_engine;
 mod runner_export;
 mod runner_run;
