@@ -29,10 +29,10 @@ fn kill_9_during_the_test_run_then_resume_continues_there() {
     }
     let server = LlmServer::start_background();
     let k = kiln_with_model(&server, "");
-    let mut story = pipeline_script::python();
+    let mut python = pipeline_script::python();
     // A test that takes a while, so the kill lands while the tests run in the sandbox.
-    story.tests = "```python test_calc.py\nimport time\n\nfrom calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\ndef test_zero():\n    time.sleep(3)\n    assert add(0, 0) == 0\n```\n".into();
-    let mut replies = story.happy();
+    python.tests = "```python test_calc.py\nimport time\n\nfrom calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\ndef test_zero():\n    time.sleep(3)\n    assert add(0, 0) == 0\n```\n".into();
+    let mut replies = python.happy();
     let rest = replies.split_off(3);
     server.push(replies);
     let mut child = k
