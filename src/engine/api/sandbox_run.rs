@@ -88,10 +88,20 @@ fn record(
                 }
             };
             let Some(batch) = batch else { break };
-            if let Some(tx) = &output
-                && tx.send(batch.clone()).await.is_err()
-            {
-                output = None;
+            if let Some(tx) = &output {
+                // Waits for room as a pipe would, unless the run is cancelled meanwhile (a
+                // front-end that stopped reading must not keep the program alive).
+                let sent = tokio::select! {
+                    biased;
+                    sent = tx.send(batch.clone()) => sent.is_ok(),
+                    () = ctx.cancel.cancelled() => {
+                        handle.cancel();
+                        false
+                    }
+                };
+                if !sent {
+                    output = None;
+                }
             }
             if stream_output {
                 let lines = batch.iter().map(entry).collect();
