@@ -1,5 +1,6 @@
 //! `kiln check [PATH...]`: analyse files and report findings (human, json or sarif); `--fix`
-//! applies safe fixes; `--record` stores the findings as a check run in the database.
+//! applies safe fixes; `--record` stores the findings as a check run in the database (through
+//! the engine API, in the project containing the working directory).
 //!
 //! Exit codes: 0 no finding at or above `--fail-on` (or `--exit-zero`), 1 findings, 2 errors.
 
@@ -10,9 +11,10 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use kiln::engine::analysis::report::{Role, Styled};
 use kiln::engine::analysis::{self, CheckOptions, FixMode, Language, NoteKind, RuleSet, Severity};
-use kiln::engine::store::{NewRun, RunKind, Status};
+use kiln::engine::api::{Event, Op, Origin, ProjectRef, RecordCheckParams};
 use kiln::engine::untrusted;
 
+use super::session::Session;
 use super::{Context, Format};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -306,28 +308,43 @@ fn cache_name(cwd: &std::path::Path) -> String {
     format!("{}.json", hex::encode(&digest[..8]))
 }
 
+/// Stores the findings as a check run through the engine (`Op::RecordCheck`), in the project
+/// containing the working directory.
 fn record(ctx: &Context, outcome: &analysis::CheckOutcome) -> anyhow::Result<()> {
-    let mut store = ctx.open_store()?;
-    let run = store.start_run(&NewRun {
-        project_id: None,
-        request_id: None,
-        kind: RunKind::Check,
-    })?;
-    let mut total = 0;
-    for file in &outcome.files {
-        let name = analysis::report::display_path(&file.path);
-        match store.insert_findings(run.id, None, &name, &file.findings) {
-            Ok(n) => total += n,
-            Err(e) => {
-                // Best effort: a full disk may refuse this too; the run then shows as running
-                // until the store's owner check marks it interrupted.
-                let why = format!("cannot record the findings of '{name}': {e}");
-                let _ = store.finish_run(run.id, Status::Failed, Some(&why));
-                anyhow::bail!(why);
-            }
-        }
+    let analysed = outcome
+        .files
+        .iter()
+        .map(|file| {
+            (
+                analysis::report::display_path(&file.path),
+                file.findings.clone(),
+            )
+        })
+        .collect();
+    let params = RecordCheckParams {
+        root: ctx.cwd.clone(),
+        project: Some(ProjectRef::Containing(ctx.cwd.clone())),
+        findings: analysed,
+        origin: Origin::Cli,
+    };
+    let mut session = Session::start(ctx)?;
+    let finished = session.run(Op::RecordCheck(params), |_| {});
+    session.finish();
+    let finished = finished?;
+    if let Some(error) = finished.failed {
+        anyhow::bail!(error);
     }
-    store.finish_run(run.id, Status::Succeeded, None)?;
-    eprintln!("recorded {total} findings as run {}", run.id);
+    let total = finished
+        .events
+        .iter()
+        .find_map(|e| match e.event {
+            Event::FindingsReady { total, .. } => Some(total),
+            _ => None,
+        })
+        .unwrap_or(0);
+    let run = finished
+        .run
+        .context("the engine recorded no run for the findings")?;
+    eprintln!("recorded {total} findings as run {run}");
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! `kiln sandbox run|check`: run a command in the sandbox, or self-test every layer.
 //!
-//! `run` streams the program's stdout and stderr to ours, prints a one-line summary on stderr
+//! `run` is a front-end of the engine's `Op::RunSandbox` (the engine records the run in the
+//! project containing the working directory). It streams the program's stdout and stderr to
+//! ours, prints a one-line summary on stderr
 //! (JSON with `--format json`) and exits with the program's code, 128+signal when a signal killed
 //! it, 201 timeout, 202 CPU, 203 memory, 204 output limit, 130 when cancelled, 125 when the
 //! sandbox could not be set up (see docs/sandbox.md).
@@ -11,8 +13,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use kiln::engine::EngineHandle;
+use kiln::engine::api::{Event, Events, Op, ProjectRef, SandboxParams};
+use kiln::engine::ids::{OpId, ProcessId, RunId};
 use kiln::engine::sandbox::{
-    ByteSize, HumanDuration, Isolation, Limit, MemoryEnforcement, Outcome, Recording, RunSpec,
+    ByteSize, HumanDuration, Isolation, Limit, MemoryEnforcement, Outcome, OutputLine, RunSpec,
     Sandbox, Stream, Termination,
 };
 
@@ -82,7 +87,10 @@ pub(crate) struct RunArgs {
 }
 
 pub(crate) fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_current_thread()
+    // Two workers: the engine records the run's output on a blocking thread that drives the
+    // sandbox's futures, while this thread shows the output.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
@@ -155,6 +163,9 @@ fn spec_from_args(ctx: &Context, args: RunArgs) -> anyhow::Result<RunSpec> {
     Ok(spec)
 }
 
+/// `kiln sandbox run`: a front-end of `Op::RunSandbox`. The engine records the run (in the
+/// project containing the working directory) and sends every output line here as it is read;
+/// SIGINT, SIGTERM and SIGHUP cancel the run.
 async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
     let spec = spec_from_args(ctx, args)?;
     // Before anything is recorded or started.
@@ -164,90 +175,41 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
             "kiln sandbox: WARNING: --unsafe-no-isolation: this program runs with your user's full access to files, network and processes; only rlimits apply"
         );
     }
-    let t_open = std::time::Instant::now();
-    let store = ctx.open_store()?;
-    let open_us = t_open.elapsed().as_micros() as u64;
-    let t_record = std::time::Instant::now();
-    let mut recording =
-        Recording::start(&store, &spec, None).context("cannot record the sandbox run")?;
-    let record_start_us = t_record.elapsed().as_micros() as u64;
-    let process_id = recording.process_id();
     let limits = (spec.timeout, spec.cpu);
-    let mut handle = match sandbox(ctx)?.start(&spec) {
-        Ok(h) => h,
-        Err(e) => return failed_to_start(recording, &e),
-    };
-
-    let cancel = handle.cancel_token();
-    let signals = tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            Some(()) = async { term.as_mut()?.recv().await } => {}
-            Some(()) = async { hup.as_mut()?.recv().await } => {}
-        }
-        cancel.cancel();
-    });
-
-    // Program output is untrusted: on a terminal only its SGR colours pass, every other control
-    // sequence is shown inert. Piped output stays byte-exact; the store keeps the raw text.
-    let out_tty = std::io::stdout().is_terminal();
-    let err_tty = std::io::stderr().is_terminal();
-    let shown = |text: &str, tty: bool| -> String {
-        if tty {
-            untrusted::keep_sgr(text).into_owned()
-        } else {
-            text.to_owned()
+    let t_open = std::time::Instant::now();
+    let engine = ctx.start_engine()?;
+    let open_us = t_open.elapsed().as_micros() as u64;
+    let mut events = engine.subscribe();
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let op = engine.submit(Op::RunSandbox(SandboxParams {
+        spec,
+        project: Some(ProjectRef::Containing(ctx.cwd.clone())),
+        stream_output: false,
+        output: Some(tx),
+    }));
+    let result = follow(&engine, &mut events, op, rx).await;
+    // Close the database before exiting, whatever the outcome.
+    engine.shutdown().await;
+    let end = match result? {
+        End::Finished(end) => *end,
+        End::FailedToStart(error) => {
+            eprintln!("kiln sandbox: {}", untrusted::inert(&error));
+            return Ok(ExitCode::from(125));
         }
     };
-    let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
-    let mut err = std::io::stderr().lock();
-    let mut said_store_error = false;
-    while let Some(batch) = handle.next_batch().await {
-        for line in batch {
-            let _ = match line.stream {
-                Stream::Stdout if out_tty => writeln!(out, "{}", shown(&line.text, true)),
-                Stream::Stdout => writeln!(out, "{}", line.text),
-                Stream::Stderr => {
-                    let _ = out.flush();
-                    writeln!(err, "{}", shown(&line.text, err_tty))
-                }
-            };
-            recording.line(line);
-        }
-        if let Some(e) = recording.take_new_error() {
-            said_store_error = true;
-            let _ = out.flush();
-            let _ = writeln!(
-                err,
-                "kiln sandbox: warning: cannot record the output (still shown here; retrying while the program runs): {e}"
-            );
-        }
-        if handle.is_idle() {
-            let _ = out.flush();
-        }
-    }
-    let _ = out.flush();
-    drop(out);
-    drop(err);
-    signals.abort();
-
-    let outcome = match handle.wait().await {
-        Ok(o) => o,
-        Err(e) => return failed_to_start(recording, &e),
-    };
-    let t_finish = std::time::Instant::now();
-    let recorded = recording
-        .finish(Ok(&outcome))
-        .context("cannot record the outcome")?;
-    let record_finish_us = t_finish.elapsed().as_micros() as u64;
-    if recorded.lines_dropped > 0 {
+    let Finished {
+        process,
+        outcome,
+        lines_not_recorded,
+        record_error,
+        said_store_error,
+        record_start_us,
+        record_finish_us,
+    } = end;
+    if lines_not_recorded > 0 {
         eprintln!(
-            "kiln sandbox: warning: {} output lines were not recorded{}; the run is marked failed in the database",
-            recorded.lines_dropped,
-            match &recorded.error {
+            "kiln sandbox: warning: {lines_not_recorded} output lines were not recorded{}; the run is marked failed in the database",
+            match &record_error {
                 Some(e) if !said_store_error => format!(" ({e})"),
                 _ => String::new(),
             }
@@ -259,30 +221,196 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
         Format::Json => {
             let mut v = serde_json::to_value(&outcome)?;
             v["exit_code"] = outcome.exit_code().into();
-            v["process_id"] = process_id.into();
+            v["process_id"] = process.get().into();
             v["supervisor_max_rss_kb"] = supervisor_rss.into();
-            v["log_lines_not_recorded"] = recorded.lines_dropped.into();
-            // The CLI's own phases around the engine's (see docs/sandbox.md).
+            v["log_lines_not_recorded"] = lines_not_recorded.into();
+            // The phases around the sandbox's own (see docs/sandbox.md): starting the engine
+            // (opening the database), and the engine's recording.
             v["phases"]["db_open_us"] = open_us.into();
             v["phases"]["record_start_us"] = record_start_us.into();
             v["phases"]["record_finish_us"] = record_finish_us.into();
             eprintln!("{v}");
         }
-        Format::Human => eprintln!("{}", summary(&outcome, limits, recorded.lines_dropped)),
+        Format::Human => eprintln!("{}", summary(&outcome, limits, lines_not_recorded)),
     }
     Ok(ExitCode::from(outcome.exit_code()))
 }
 
-/// Records and reports a run the sandbox could not set up (exit 125).
-fn failed_to_start(
-    recording: Recording<'_>,
-    e: &kiln::engine::sandbox::Error,
-) -> anyhow::Result<ExitCode> {
-    recording
-        .finish(Err(e))
-        .context("cannot record the failed start")?;
-    eprintln!("kiln sandbox: {e}");
-    Ok(ExitCode::from(125))
+/// How a sandboxed program ended, as the engine reported it.
+struct Finished {
+    process: ProcessId,
+    outcome: Outcome,
+    lines_not_recorded: u64,
+    record_error: Option<String>,
+    /// The store error was already said while the program ran.
+    said_store_error: bool,
+    record_start_us: u64,
+    record_finish_us: u64,
+}
+
+enum End {
+    Finished(Box<Finished>),
+    /// The sandbox could not be set up: the engine's message.
+    FailedToStart(String),
+}
+
+/// Copies the program's output to ours as the engine sends it and follows the operation's
+/// events until it ends. A signal cancels the run.
+async fn follow(
+    engine: &EngineHandle,
+    events: &mut Events,
+    op: OpId,
+    mut output: tokio::sync::mpsc::Receiver<Vec<OutputLine>>,
+) -> anyhow::Result<End> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut hup = signal(SignalKind::hangup()).ok();
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut cancelled = false;
+    let mut run: Option<RunId> = None;
+    let mut out = Output::new();
+    let mut said_store_error = false;
+    let mut finished: Option<Finished> = None;
+    let mut failed_to_start = None;
+    let mut output_open = true;
+    loop {
+        let envelope = tokio::select! {
+            // Output first: every line is shown before the summary.
+            biased;
+            batch = output.recv(), if output_open => {
+                match batch {
+                    Some(batch) => out.show(&batch),
+                    None => output_open = false,
+                }
+                continue;
+            }
+            envelope = events.next() => envelope,
+            _ = &mut ctrl_c, if !cancelled => {
+                cancelled = true;
+                if let Some(run) = run {
+                    engine.submit(Op::CancelRun { run });
+                }
+                continue;
+            }
+            Some(()) = async { term.as_mut()?.recv().await }, if !cancelled => {
+                cancelled = true;
+                if let Some(run) = run {
+                    engine.submit(Op::CancelRun { run });
+                }
+                continue;
+            }
+            Some(()) = async { hup.as_mut()?.recv().await }, if !cancelled => {
+                cancelled = true;
+                if let Some(run) = run {
+                    engine.submit(Op::CancelRun { run });
+                }
+                continue;
+            }
+        };
+        let Some(envelope) = envelope else {
+            anyhow::bail!("the engine stopped before the program ended");
+        };
+        if envelope.op != Some(op) {
+            continue;
+        }
+        match envelope.event {
+            Event::RunCreated { .. } => {
+                run = envelope.run;
+                if let Some(run) = run.filter(|_| cancelled) {
+                    engine.submit(Op::CancelRun { run });
+                }
+            }
+            Event::OutputNotRecorded { error, .. } => {
+                said_store_error = true;
+                out.flush();
+                eprintln!(
+                    "kiln sandbox: warning: cannot record the output (still shown here; retrying while the program runs): {error}"
+                );
+            }
+            Event::ProcessFailedToStart { error, .. } => failed_to_start = Some(error),
+            Event::SandboxFinished {
+                process,
+                outcome,
+                lines_not_recorded,
+                record_error,
+                record_start_us,
+                record_finish_us,
+            } => {
+                finished = Some(Finished {
+                    process,
+                    outcome: *outcome,
+                    lines_not_recorded,
+                    record_error,
+                    said_store_error,
+                    record_start_us,
+                    record_finish_us,
+                });
+            }
+            Event::OpDone | Event::OpFailed { .. } => {
+                // The program's last lines were sent before its end was.
+                while let Ok(batch) = output.try_recv() {
+                    out.show(&batch);
+                }
+                out.flush();
+                if let Some(error) = failed_to_start {
+                    return Ok(End::FailedToStart(error));
+                }
+                if let Event::OpFailed { error, .. } = envelope.event {
+                    anyhow::bail!(error);
+                }
+                return finished
+                    .map(|f| End::Finished(Box::new(f)))
+                    .context("the engine did not say how the program ended");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Our stdout and stderr, showing the program's lines. Program output is untrusted: on a
+/// terminal only its SGR colours pass, every other control sequence is shown inert. Piped
+/// output stays byte-exact; the store keeps the raw text.
+struct Output {
+    out: std::io::BufWriter<std::io::Stdout>,
+    out_tty: bool,
+    err_tty: bool,
+}
+
+impl Output {
+    fn new() -> Self {
+        Self {
+            out: std::io::BufWriter::with_capacity(64 << 10, std::io::stdout()),
+            out_tty: std::io::stdout().is_terminal(),
+            err_tty: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn show(&mut self, batch: &[OutputLine]) {
+        let mut err = std::io::stderr().lock();
+        for line in batch {
+            let _ = match line.stream {
+                Stream::Stdout if self.out_tty => {
+                    writeln!(self.out, "{}", untrusted::keep_sgr(&line.text))
+                }
+                Stream::Stdout => writeln!(self.out, "{}", line.text),
+                Stream::Stderr => {
+                    let _ = self.out.flush();
+                    if self.err_tty {
+                        writeln!(err, "{}", untrusted::keep_sgr(&line.text))
+                    } else {
+                        writeln!(err, "{}", line.text)
+                    }
+                }
+            };
+        }
+        // A batch ends when the program goes quiet or the batch is full: show it now.
+        let _ = self.out.flush();
+    }
+
+    fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
 }
 
 fn secs(ms: u64) -> String {

@@ -35,5 +35,5 @@ pub use crate::engine::context::{
 pub use engine::{Engine, EngineHandle, EngineOptions};
 pub use op::{
     AskParams, AutoExport, CheckParams, ExportMode, ExportParams, FeedbackParams, Op, Origin,
-    ProjectRef, SandboxParams, StartRunParams,
+    ProjectRef, RecordCheckParams, SandboxParams, StartRunParams,
 };

@@ -1,5 +1,5 @@
 //! The runner's operations on the engine API, in process: `CheckProject` (event order, a
-//! cancelled test run), `RunSandbox` (output streamed as `LogLines` after it is stored) and
+//! cancelled test run), `RunSandbox` (output streamed as `ProcessOutput` as read, and stored) and
 //! `AddFeedback`.
 
 use std::time::Duration;
@@ -214,12 +214,13 @@ async fn run_sandbox_streams_stored_lines_and_feedback_is_recorded() {
         spec,
         project: None,
         stream_output: true,
+        output: None,
     }));
     let seen = events_of(&mut events, op).await;
     let text: Vec<String> = seen
         .iter()
         .filter_map(|e| match &e.event {
-            Event::LogLines { lines, .. } => Some(lines.iter().map(|l| l.text.clone())),
+            Event::ProcessOutput { lines, .. } => Some(lines.iter().map(|l| l.text.clone())),
             _ => None,
         })
         .flatten()

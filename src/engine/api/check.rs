@@ -4,14 +4,17 @@
 //! project's tests in the sandbox on a scratch copy (results in `test_results`, output in the
 //! run's logs). A run of kind `check` in the project containing its root; it fails when a test
 //! fails or a finding is at error severity.
+//!
+//! `Op::RecordCheck` stores findings a front-end computed (`kiln check --record`) the same way:
+//! a check run with one check stage.
 
 use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
 use super::lifecycle::{finish_run, finish_stage, log_event, start_run, start_stage};
-use super::op::CheckParams;
-use crate::engine::analysis::{self, CheckOptions, FileKind, FixMode, RuleSet, Severity};
+use super::op::{CheckParams, RecordCheckParams};
+use crate::engine::analysis::{self, CheckOptions, FileKind, Finding, FixMode, RuleSet, Severity};
 use crate::engine::context::{Event, OpContext};
 use crate::engine::ids::{ArtifactId, ProcessId, RunId};
 use crate::engine::store::{NewArtifact, RunKind, StageKind, Status};
@@ -32,6 +35,36 @@ pub(crate) async fn check_project(
     result.map(|_| ())
 }
 
+/// `Op::RecordCheck`: the front-end's findings as a check run's check stage (no fixes, no
+/// tests); the run fails, as a `CheckProject` run does, when a finding is at error severity.
+pub(crate) async fn record_check(
+    ctx: OpContext,
+    params: RecordCheckParams,
+) -> crate::engine::Result<()> {
+    let RecordCheckParams {
+        root,
+        project,
+        findings,
+        origin: _,
+    } = params;
+    let root = std::fs::canonicalize(&root).unwrap_or(root);
+    let (run, _) = start_run(&ctx, project.as_ref(), Some(&root), RunKind::Check).await?;
+    let result = analyse(&ctx, run, &root, &[], Some(findings))
+        .await
+        .map(error_findings);
+    finish_run(&ctx, run, &result).await?;
+    result.map(|_| ())
+}
+
+fn error_findings(errors: u32) -> Option<String> {
+    (errors > 0).then(|| {
+        format!(
+            "{errors} finding{} at error severity",
+            if errors == 1 { "" } else { "s" }
+        )
+    })
+}
+
 /// Returns why the run failed its checks, if it did.
 async fn body(
     ctx: &OpContext,
@@ -40,13 +73,8 @@ async fn body(
     params: &CheckParams,
 ) -> crate::engine::Result<Option<String>> {
     let mut failures = Vec::new();
-    let errors = analyse(ctx, run, root, params).await?;
-    if errors > 0 {
-        failures.push(format!(
-            "{errors} finding{} at error severity",
-            if errors == 1 { "" } else { "s" }
-        ));
-    }
+    let errors = analyse(ctx, run, root, &params.paths, None).await?;
+    failures.extend(error_findings(errors));
     if params.run_tests
         && !ctx.cancel.is_cancelled()
         && let Some(why) = run_tests(ctx, run, root).await?
@@ -56,20 +84,21 @@ async fn body(
     Ok((!failures.is_empty()).then(|| failures.join("; ")))
 }
 
-/// The check stage: findings and safe fixes. Returns the number of error findings.
+/// The check stage: findings and safe fixes (or the `given` findings, without fixes). Returns
+/// the number of error findings.
 async fn analyse(
     ctx: &OpContext,
     run: RunId,
     root: &std::path::Path,
-    params: &CheckParams,
+    paths: &[PathBuf],
+    given: Option<Vec<(String, Vec<Finding>)>>,
 ) -> crate::engine::Result<u32> {
     let stage = start_stage(ctx, run, StageKind::Check).await?;
     let config = ctx.shared.config.analysis.clone();
-    let paths = if params.paths.is_empty() {
+    let paths = if paths.is_empty() {
         vec![root.to_path_buf()]
     } else {
-        params
-            .paths
+        paths
             .iter()
             .map(|p| {
                 if p.is_absolute() {
@@ -80,26 +109,12 @@ async fn analyse(
             })
             .collect()
     };
-    let root_owned = root.to_path_buf();
-    let analysed = tokio::task::spawn_blocking(move || -> crate::engine::Result<_> {
-        let rules = RuleSet::new(&config)?;
-        let outcome = analysis::check_paths(
-            &CheckOptions {
-                paths,
-                threads: 0,
-                language: None,
-                fix: None,
-                cache_file: None,
-                keep_source: false,
-            },
-            &rules,
-        );
-        let fixes = safe_fixes(&root_owned, &outcome, &rules);
-        Ok((outcome, fixes))
-    })
-    .await
-    .map_err(|e| crate::engine::Error::Unsupported(format!("analysis task failed: {e}")))?;
-    let (outcome, fixes) = match analysed {
+    let analysed = if let Some(given) = given {
+        Ok((given, Vec::new()))
+    } else {
+        analyse_paths(root, paths, config).await?
+    };
+    let (per_file, fixes) = match analysed {
         Ok(v) => v,
         Err(e) => {
             finish_stage(ctx, run, stage, Status::Failed, Some(e.to_string())).await?;
@@ -107,18 +122,13 @@ async fn analyse(
         }
     };
     let (mut errors, mut warnings, mut total) = (0u32, 0u32, 0u32);
-    let mut per_file = Vec::new();
-    for file in &outcome.files {
-        let name = relative(root, &file.path);
-        for f in &file.findings {
-            total += 1;
-            match f.severity {
-                Severity::Error => errors += 1,
-                Severity::Warning => warnings += 1,
-                _ => {}
-            }
+    for f in per_file.iter().flat_map(|(_, findings)| findings) {
+        total += 1;
+        match f.severity {
+            Severity::Error => errors += 1,
+            Severity::Warning => warnings += 1,
+            _ => {}
         }
-        per_file.push((name, file.findings.clone()));
     }
     let run_id = run.get();
     let stage_id = stage.get();
@@ -163,6 +173,42 @@ async fn analyse(
     }
     finish_stage(ctx, run, stage, Status::Succeeded, None).await?;
     Ok(errors)
+}
+
+/// Findings by file name, and the safe fixes.
+type Analysed = (Vec<(String, Vec<Finding>)>, Vec<(String, Vec<u8>, Vec<u8>)>);
+
+/// Analyses `paths` on a blocking thread: the findings per file (named relative to `root`) and
+/// the safe fixes. The outer error is the task's; the inner one the analysis'.
+async fn analyse_paths(
+    root: &std::path::Path,
+    paths: Vec<PathBuf>,
+    config: crate::engine::analysis::AnalysisConfig,
+) -> crate::engine::Result<crate::engine::Result<Analysed>> {
+    let root = root.to_path_buf();
+    tokio::task::spawn_blocking(move || -> crate::engine::Result<Analysed> {
+        let rules = RuleSet::new(&config)?;
+        let outcome = analysis::check_paths(
+            &CheckOptions {
+                paths,
+                threads: 0,
+                language: None,
+                fix: None,
+                cache_file: None,
+                keep_source: false,
+            },
+            &rules,
+        );
+        let fixes = safe_fixes(&root, &outcome, &rules);
+        let per_file = outcome
+            .files
+            .iter()
+            .map(|file| (relative(&root, &file.path), file.findings.clone()))
+            .collect();
+        Ok((per_file, fixes))
+    })
+    .await
+    .map_err(|e| crate::engine::Error::Unsupported(format!("analysis task failed: {e}")))
 }
 
 /// `(path relative to root, content read, content with the safe fixes)` per fixable file.

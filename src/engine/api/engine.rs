@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use super::ask::ask;
-use super::check::check_project;
+use super::check::{check_project, record_check};
 use super::export::export_run;
 use super::feed::FeedForwarder;
 use super::feedback::add_feedback;
@@ -225,6 +225,7 @@ impl Owner {
             Op::Ask(params) => self.spawn(id, span, |ctx| ask(ctx, params)),
             Op::CheckProject(params) => self.spawn(id, span, |ctx| check_project(ctx, params)),
             Op::RunSandbox(params) => self.spawn(id, span, |ctx| run_sandbox(ctx, params)),
+            Op::RecordCheck(params) => self.spawn(id, span, |ctx| record_check(ctx, params)),
             Op::ExportRun(params) => self.spawn(id, span, |ctx| export_run(ctx, params)),
             Op::AddFeedback(params) => self.spawn(id, span, |ctx| add_feedback(ctx, params)),
             Op::StartRun(params) => self.spawn(id, span, |ctx| start_run(ctx, params)),

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::engine::analysis::Finding;
 use crate::engine::ids::{ProjectId, RunId};
 use crate::engine::llm::{CachePolicy, Message};
-use crate::engine::sandbox::RunSpec;
+use crate::engine::sandbox::{OutputLine, RunSpec};
 use crate::engine::store::{FeedbackTarget, Verdict};
 
 /// An operation for the engine.
@@ -30,6 +31,8 @@ pub enum Op {
     CheckProject(CheckParams),
     /// One program in the sandbox, recorded as a run.
     RunSandbox(SandboxParams),
+    /// Findings computed by the front-end, recorded as a check run.
+    RecordCheck(RecordCheckParams),
     /// One model call, streamed and recorded as a run.
     Ask(AskParams),
     /// Cancel everything, finish writing, stop.
@@ -48,6 +51,7 @@ impl Op {
             Self::AddFeedback(_) => "add_feedback",
             Self::CheckProject(_) => "check_project",
             Self::RunSandbox(_) => "run_sandbox",
+            Self::RecordCheck(_) => "record_check",
             Self::Ask(_) => "ask",
             Self::Shutdown => "shutdown",
         }
@@ -148,12 +152,29 @@ pub struct CheckParams {
     pub origin: Origin,
 }
 
+/// Findings a front-end has computed already (`kiln check --record`, with its rule selection,
+/// cache and stdin), stored as a check run like [`Op::CheckProject`]'s, without analysing again.
+#[derive(Debug, Clone, Default)]
+pub struct RecordCheckParams {
+    /// The directory the findings are about (the run belongs to the project containing it).
+    pub root: PathBuf,
+    pub project: Option<ProjectRef>,
+    /// Findings by file name, as the front-end reported them.
+    pub findings: Vec<(String, Vec<Finding>)>,
+    pub origin: Origin,
+}
+
 #[derive(Debug, Clone)]
 pub struct SandboxParams {
     pub spec: RunSpec,
     pub project: Option<ProjectRef>,
-    /// Also send each output line as a [`Event::LogLines`](super::Event::LogLines) event.
+    /// Also send the output lines as read, as [`Event::ProcessOutput`](super::Event::ProcessOutput)
+    /// events (a subscriber that lags loses some: for display).
     pub stream_output: bool,
+    /// Every output line as read, in order, for a front-end that must show all of it (`kiln
+    /// sandbox run` copies it to its stdout and stderr): the run waits for room here as it
+    /// would for a pipe. A dropped receiver stops the sending, not the run.
+    pub output: Option<tokio::sync::mpsc::Sender<Vec<OutputLine>>>,
 }
 
 #[derive(Debug, Clone, Default)]

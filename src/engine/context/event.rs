@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::engine::ids::{ArtifactId, GenerationId, OpId, ProcessId, ProjectId, RunId, StageId};
 use crate::engine::llm::{FinishReason, ModelSource};
+use crate::engine::sandbox::Outcome;
 use crate::engine::store::{Change, LogLevel, LogStream, RunKind, Status};
 
 /// One event with its tags.
@@ -103,6 +104,32 @@ pub enum Event {
         exit_code: u8,
         /// The limit that ended it, if one did.
         limit: Option<String>,
+    },
+    /// Output lines of a `RunSandbox` process as they are read, before they are stored (live
+    /// display must not wait for a locked database). Sent when the operation asked for them
+    /// ([`SandboxParams::stream_output`](super::SandboxParams::stream_output)).
+    ProcessOutput {
+        process: ProcessId,
+        lines: Vec<LogEntry>,
+    },
+    /// The store refused output lines of a running process (its first error, sent once): the
+    /// output goes on, the writes are retried, and lines it never takes are counted.
+    OutputNotRecorded { process: ProcessId, error: String },
+    /// A sandboxed process could not be set up (recorded as failed to start).
+    ProcessFailedToStart { process: ProcessId, error: String },
+    /// A `RunSandbox` process ended (after [`Event::ProcessFinished`]): the whole outcome and
+    /// how its recording went.
+    SandboxFinished {
+        process: ProcessId,
+        outcome: Box<Outcome>,
+        /// Output lines that are not in the store (counted in the run's row).
+        lines_not_recorded: u64,
+        /// The first store error met while recording lines.
+        record_error: Option<String>,
+        /// Creating the process row and the line writer.
+        record_start_us: u64,
+        /// Storing the last lines and the process's end.
+        record_finish_us: u64,
     },
     /// The model an `Ask` will call, sent before its first [`Event::ModelDelta`], so a
     /// front-end can say which model detection picked (the choice is never silent).

@@ -10,7 +10,7 @@
 //! token, or a request another process stored) ends the current model stream or sandboxed
 //! process at once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -28,9 +28,9 @@ use crate::engine::context::{Event, LogEntry, OpContext};
 use crate::engine::ids::{ArtifactId, ProcessId, RunId, StageId};
 use crate::engine::llm::{self, ChatRequest, Message, Model, prompts};
 use crate::engine::store::{
-    LogLevel, LogLine, LogStream, NewArtifact, NewGate, NewProcess, NewStage, StageRow, Status,
-    TestCase, TestOutcome,
+    LogLevel, LogLine, LogStream, NewArtifact, NewGate, NewStage, StageRow, Status,
 };
+use crate::engine::toolchain::{self, PlanRequest};
 
 /// What a pipeline run was asked, stored as `runs.options` so retry and resume continue it
 /// exactly.
@@ -922,9 +922,6 @@ impl Runner {
 /// What the check stage found: per finding for the state, per file for the findings table.
 type Analysed = (Vec<FindingBrief>, Vec<(String, Vec<Finding>)>);
 
-/// Lines of test output kept in memory for parsing (all of them go to the store).
-const MAX_PARSED_LINES: usize = 20_000;
-
 impl Runner {
     async fn local_stage(&mut self, kind: Stage, row: &StageRow) -> Result<Done, Error> {
         let output = match kind {
@@ -1045,7 +1042,10 @@ impl Runner {
         Ok(StageOutput::Findings { findings })
     }
 
-    /// The tests in the sandbox, output streamed into the run's log.
+    /// The tests in the sandbox, through the runner module: the toolchain found as for
+    /// `kiln run` (`engine::toolchain`), the project's files copied with the run's laid over
+    /// them, the output streamed into the run's log, the results parsed (JUnit, libtest, TAP)
+    /// into `test_results`.
     async fn test_run(&self, row: &StageRow) -> Result<StageOutput, Error> {
         if self.state.tests.is_empty() {
             return Ok(StageOutput::Skipped {
@@ -1053,156 +1053,119 @@ impl Runner {
             });
         }
         let shared = self.ctx.shared.clone();
-        let lang = self.state.language;
-        let files = self.state.all_files();
-        let root = self.opts.root.clone();
-        let prepared = tokio::task::spawn_blocking(move || {
-            let tmp = PathBuf::from(shared.env.get("TMPDIR").unwrap_or("/tmp"));
-            testing::prepare(
-                lang,
-                &files,
-                root.as_deref(),
-                &tmp,
-                &shared.config.sandbox,
-                &shared.env,
-            )
-        })
-        .await
-        .map_err(|e| Error::Stage {
+        let stage_err = |message: String| Error::Stage {
             stage: "test_run".into(),
-            message: e.to_string(),
-        })??;
-        let spec = prepared.spec.clone();
+            message,
+        };
+        let tmp = PathBuf::from(shared.env.get("TMPDIR").unwrap_or("/tmp"));
+        // Without a project directory the run's files are all there is: an empty base.
+        let empty;
+        let root = if let Some(root) = self.opts.root.as_ref().filter(|r| r.is_dir()) {
+            root.clone()
+        } else {
+            empty = tempfile::Builder::new()
+                .prefix("kiln-empty-")
+                .tempdir_in(&tmp)
+                .map_err(|e| stage_err(format!("cannot create a scratch directory: {e}")))?;
+            empty.path().to_path_buf()
+        };
+        let request = PlanRequest {
+            root,
+            language: Some(testing::test_language(self.state.language)),
+            overlay: self
+                .state
+                .all_files()
+                .into_iter()
+                .map(|(path, content)| (path, content.into_bytes()))
+                .collect(),
+            languages: shared.config.languages.clone(),
+            sandbox: shared.config.sandbox.clone(),
+            env: shared.env.clone(),
+            scratch_parent: tmp,
+        };
+        let plan = toolchain::plan(&shared.sandbox, &request)
+            .await
+            .map_err(|e| stage_err(e.to_string()))?;
         self.log(
             Some(row.id),
             LogLevel::Info,
-            format!("test_run: {}", spec.argv.join(" ")),
+            format!("test_run: {}", plan.spec.argv.join(" ")),
         )
         .await;
-        let run = self.run.get();
-        let stage = row.id;
-        let argv = spec.argv.clone();
-        let workdir = spec.workdir.clone();
-        let limits = crate::engine::sandbox::recorded_limits(&spec);
-        let isolation = serde_json::json!({ "mode": spec.isolation });
-        let process = self
-            .ctx
-            .write(move |s| {
-                s.insert_process(&NewProcess {
-                    run_id: Some(run),
-                    stage_id: Some(stage),
-                    argv: &argv,
-                    workdir: workdir.as_deref(),
-                    limits,
-                    isolation,
-                })
-            })
-            .await
-            .map_err(store_err)?;
-        let mut handle = self
-            .ctx
-            .shared
-            .sandbox
-            .start(&spec)
-            .map_err(|e| Error::Stage {
-                stage: "test_run".into(),
-                message: e.to_string(),
-            })?;
-        let mut kept: Vec<String> = Vec::new();
-        loop {
-            let batch = tokio::select! {
-                b = handle.next_batch() => b,
-                () = self.ctx.cancel.cancelled() => {
-                    handle.cancel();
-                    None
+        let stage = StageId(row.id);
+        let emitter = self.ctx.clone();
+        let run = self.run;
+        let mut tail: VecDeque<String> = VecDeque::new();
+        // The scratch copy's path changes every run; the prompt must not (the stage cache).
+        let scratch = plan
+            .spec
+            .workdir
+            .as_ref()
+            .map(|w| w.display().to_string())
+            .filter(|w| !w.is_empty());
+        let mut on_lines = |lines: &[LogLine]| {
+            for l in lines.iter().filter(|l| l.stream != LogStream::Kiln) {
+                if tail.len() == testing::TAIL_LINES {
+                    tail.pop_front();
                 }
-            };
-            let Some(batch) = batch else { break };
-            let lines: Vec<LogLine> = batch
-                .into_iter()
-                .map(|l| LogLine {
-                    stage_id: Some(stage),
-                    ts: l.ts_us,
-                    stream: match l.stream {
-                        crate::engine::sandbox::Stream::Stdout => LogStream::Stdout,
-                        crate::engine::sandbox::Stream::Stderr => LogStream::Stderr,
-                    },
-                    level: LogLevel::Info,
-                    text: l.text,
-                })
-                .collect();
-            for l in &lines {
-                if kept.len() < MAX_PARSED_LINES {
-                    kept.push(l.text.clone());
-                }
+                tail.push_back(match &scratch {
+                    Some(dir) => l.text.replace(dir.as_str(), "."),
+                    None => l.text.clone(),
+                });
             }
-            let entries: Vec<LogEntry> = lines
-                .iter()
-                .map(|l| LogEntry {
-                    ts: l.ts,
-                    stream: l.stream,
-                    level: l.level,
-                    text: l.text.clone(),
-                })
-                .collect();
-            self.ctx
-                .write(move |s| s.append_logs(run, &lines))
-                .await
-                .map_err(store_err)?;
+            emitter.emit(
+                Some(run),
+                Event::LogLines {
+                    stage: Some(stage),
+                    lines: lines
+                        .iter()
+                        .map(|l| LogEntry {
+                            ts: l.ts,
+                            stream: l.stream,
+                            level: l.level,
+                            text: l.text.clone(),
+                        })
+                        .collect(),
+                },
+            );
+        };
+        let target = crate::engine::testing::Target {
+            run_id: run.get(),
+            stage_id: Some(row.id),
+        };
+        let report = crate::engine::testing::run_recorded(
+            &shared.sandbox,
+            &plan,
+            &shared.writer,
+            target,
+            &self.ctx.cancel,
+            &mut on_lines,
+        )
+        .await
+        .map_err(|e| stage_err(e.to_string()))?;
+        drop(plan);
+        let process = report.process_id.map(ProcessId);
+        if let Some(process) = process {
             self.ctx.emit(
                 Some(self.run),
-                Event::LogLines {
-                    stage: Some(StageId(stage)),
-                    lines: entries,
+                Event::ProcessFinished {
+                    process,
+                    stage: Some(stage),
+                    exit_code: report.exit_code,
+                    limit: None,
                 },
             );
         }
-        let outcome = handle.wait().await;
-        drop(prepared);
-        let outcome = outcome.map_err(|e| Error::Stage {
-            stage: "test_run".into(),
-            message: e.to_string(),
-        })?;
-        let exit_code = outcome.exit_code();
-        let (status, end) = crate::engine::sandbox::process_end(&outcome);
-        let report = testing::parse_output(lang, &kept, exit_code);
-        let results: Vec<TestCase> = report
-            .tests
-            .iter()
-            .map(|t| TestCase {
-                name: t.name.clone(),
-                // The parsers write only the four outcome words; anything else is an error.
-                outcome: t.outcome.parse().unwrap_or(TestOutcome::Error),
-                duration_ms: None,
-                message: t.message.clone(),
-                file: None,
-                line: None,
-            })
-            .collect();
-        self.ctx
-            .write(move |s| {
-                s.finish_process(process, status, &end)?;
-                s.insert_test_results(run, Some(stage), Some(process), &results)
-            })
-            .await
-            .map_err(store_err)?;
-        self.ctx.emit(
-            Some(self.run),
-            Event::ProcessFinished {
-                process: ProcessId(process),
-                stage: Some(StageId(stage)),
-                exit_code,
-                limit: outcome.limit.map(|l| l.as_str().to_owned()),
-            },
-        );
-        if outcome.cancelled || self.ctx.cancel.is_cancelled() {
+        if report.cancelled || self.ctx.cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
+        let tail: Vec<String> = tail.into();
+        let report = testing::from_report(&report, &tail);
         self.ctx.emit(
             Some(self.run),
             Event::TestResults {
-                stage: Some(StageId(stage)),
-                process: Some(ProcessId(process)),
+                stage: Some(stage),
+                process,
                 passed: report.passed,
                 failed: report.failed,
                 skipped: report.skipped,

@@ -28,11 +28,11 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::Error;
-use crate::engine::api::{Event, LogEntry, OpContext};
+use crate::engine::context::{Event, LogEntry, OpContext};
 use crate::engine::ids::{RunId, StageId};
 use crate::engine::sandbox::RunSpec;
 use crate::engine::serve::{self, Health, Prepared, ServeSpec};
-use crate::engine::store::{LogLevel, LogLine, LogStream, StageRow, TestResultRow};
+use crate::engine::store::{LogLevel, LogLine, LogStream, StageRow, TestCase, TestOutcome};
 
 /// `[pipeline.smoke]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -490,33 +490,47 @@ pub(crate) async fn stage(
     if ctx.cancel.is_cancelled() {
         return Err(Error::Cancelled);
     }
-    let results: Vec<TestResultRow> = if report.up {
+    let results: Vec<TestCase> = if report.up {
         report
             .checks
             .iter()
-            .map(|c| TestResultRow {
+            .map(|c| TestCase {
                 name: c.name.clone(),
-                outcome: if c.passed { "passed" } else { "failed" }.into(),
+                outcome: if c.passed {
+                    TestOutcome::Passed
+                } else {
+                    TestOutcome::Failed
+                },
                 duration_ms: None,
                 message: (!c.passed).then(|| c.detail.clone()),
+                file: None,
+                line: None,
             })
             .collect()
     } else {
         checks
             .iter()
-            .map(|c| TestResultRow {
+            .map(|c| TestCase {
                 name: c.name(),
-                outcome: "error".into(),
+                outcome: TestOutcome::Error,
                 duration_ms: None,
                 message: report.error.clone(),
+                file: None,
+                line: None,
             })
             .collect()
     };
     let (run_id, stage) = (run.get(), row.id);
     let n = results.len() as u32;
-    let passed = results.iter().filter(|r| r.outcome == "passed").count() as u32;
-    let errors = results.iter().filter(|r| r.outcome == "error").count() as u32;
-    ctx.write(move |s| s.insert_pipeline_test_results(run_id, Some(stage), None, &results))
+    let passed = results
+        .iter()
+        .filter(|r| r.outcome == TestOutcome::Passed)
+        .count() as u32;
+    let errors = results
+        .iter()
+        .filter(|r| r.outcome == TestOutcome::Error)
+        .count() as u32;
+    ctx.write(move |s| s.insert_test_results(run_id, Some(stage), None, &results))
         .await
         .map_err(stage_err)?;
     ctx.emit(
