@@ -50,6 +50,7 @@ pub(crate) struct App {
     pub(crate) env: Env,
     pub(crate) db: PathBuf,
     pub(crate) mouse: bool,
+    pub(crate) bench: super::bench::BenchLog,
 }
 
 impl App {
@@ -64,9 +65,11 @@ impl App {
         let size = term.size()?;
         self.resize(size.width, size.height);
         self.state.now = now_micros();
+        // Everything again (the first frame showed only the home tiles), now with the engine.
         let mut effects = reload_all(&self.state);
         self.apply(effects, term, tx, &paused)?;
         self.draw(term)?;
+        self.bench.phase("loaded");
         let mut last_draw = Some(Instant::now());
         loop {
             let first = if self.state.is_busy() {
@@ -114,13 +117,16 @@ impl App {
             keymap: &self.keymap,
             now: self.state.now,
         };
+        let started = Instant::now();
         term.draw(|f| render::render(&self.state, &look, f))?;
+        if self.bench.enabled() {
+            self.bench.frame(started.elapsed().as_micros());
+        }
         Ok(())
     }
 
     fn resize(&mut self, w: u16, h: u16) {
-        self.state.size = (w, h);
-        self.state.logs.height = render::log_rows(h);
+        resize(&mut self.state, w, h);
     }
 
     fn handle(&mut self, msg: Msg) -> Vec<Effect> {
@@ -268,6 +274,39 @@ impl App {
             let _ = tx.send(Msg::KilnDone(msg.0, msg.1));
         });
     }
+}
+
+fn resize(state: &mut UiState, w: u16, h: u16) {
+    state.size = (w, h);
+    state.logs.height = render::log_rows(h);
+}
+
+/// The first frame, before the engine starts: the home tiles straight from the store.
+pub(crate) fn first_frame(
+    term: &mut Term,
+    state: &mut UiState,
+    store: &Store,
+    theme: &Theme,
+    symbols: &Symbols,
+    keymap: &Keymap,
+    bench: &super::bench::BenchLog,
+) -> anyhow::Result<()> {
+    let size = term.size()?;
+    resize(state, size.width, size.height);
+    state.now = now_micros();
+    match store.project_tiles_first(state.now, Some(render::home_window(state.size))) {
+        Ok(tiles) => state.home.tiles = tiles,
+        Err(e) => state.notify(true, format!("cannot read the database: {e:#}")),
+    }
+    bench.phase("home_loaded");
+    let look = Look {
+        theme,
+        symbols,
+        keymap,
+        now: state.now,
+    };
+    term.draw(|f| render::render(state, &look, f))?;
+    Ok(())
 }
 
 fn spawn_input(tx: mpsc::Sender<Msg>, paused: Arc<AtomicBool>) {

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use kiln::engine::store::{LogLevel, LogStream, Store, StoreConfig, StoredLogLine};
+use kiln::engine::store::{LogLevel, LogLineRef, LogStream, Store, StoreConfig, StoredLogLine};
 use regex::{Regex, RegexBuilder};
 
 /// Lines between progress reports of a scan.
@@ -205,7 +205,7 @@ fn is_plain_literal(query: &str) -> bool {
 }
 
 /// A line that passes `spec`.
-fn passes(spec: &FilterSpec, pattern: Option<&Regex>, line: &StoredLogLine) -> bool {
+fn passes(spec: &FilterSpec, pattern: Option<&Regex>, line: &LogLineRef<'_>) -> bool {
     if spec
         .stage
         .as_ref()
@@ -215,7 +215,7 @@ fn passes(spec: &FilterSpec, pattern: Option<&Regex>, line: &StoredLogLine) -> b
     {
         return false;
     }
-    pattern.is_none_or(|re| re.is_match(&line.text) != spec.inverse)
+    pattern.is_none_or(|re| re.is_match(line.text) != spec.inverse)
 }
 
 fn error_pattern() -> Regex {
@@ -224,6 +224,14 @@ fn error_pattern() -> Regex {
 
 fn warn_pattern() -> Regex {
     Regex::new(r"(?i)\bwarn(ing)?\b").expect("a fixed valid regex")
+}
+
+/// Whether a chunk's JSON can hold an error or a warning: its level strings (`"error"`,
+/// `"warn"`) and any text the two patterns above match show in it verbatim, unless an escape
+/// (`\n` before a word) hides a word boundary, so chunks with a backslash are always decoded.
+fn marks_prefilter() -> Regex {
+    Regex::new(r"(?i)\b(error|failed|failure|panicked|traceback|warn|warning)\b|\\")
+        .expect("a fixed valid regex")
 }
 
 /// A batch of scan results for the app's queue.
@@ -342,20 +350,21 @@ impl Scanner {
             _ => None,
         }
         .filter(|q| is_plain_literal(q))
-        .map(compile);
+        .map(compile)
+        .or_else(|| (request.kind == ScanKind::Marks).then(marks_prefilter));
         let may_match = |json: &str| literal.as_ref().is_none_or(|re| re.is_match(json));
-        let result = store.scan_log_where(request.run, request.from_seq, may_match, |line| {
+        let result = store.scan_log_refs(request.run, request.from_seq, may_match, |line| {
             let hit = match request.kind {
-                ScanKind::Search => query.as_ref().is_some_and(|q| q.is_match(&line.text)),
+                ScanKind::Search => query.as_ref().is_some_and(|q| q.is_match(line.text)),
                 ScanKind::Filter => passes(&request.spec, pattern.as_ref(), line),
                 ScanKind::Marks => {
                     if line.level == LogLevel::Warn
-                        || (line.level > LogLevel::Warn && warns.is_match(&line.text))
+                        || (line.level > LogLevel::Warn && warns.is_match(line.text))
                     {
                         update.warnings.push(line.seq);
                     }
                     line.level == LogLevel::Error
-                        || (line.level > LogLevel::Warn && errors.is_match(&line.text))
+                        || (line.level > LogLevel::Warn && errors.is_match(line.text))
                 }
             };
             if hit {
@@ -415,14 +424,14 @@ mod tests {
     use super::*;
     use pretty_assertions::assert_eq;
 
-    fn line(seq: i64, stream: LogStream, level: LogLevel, text: &str) -> StoredLogLine {
-        StoredLogLine {
+    fn line(seq: i64, stream: LogStream, level: LogLevel, text: &str) -> LogLineRef<'_> {
+        LogLineRef {
             seq,
             stage_id: Some(1),
             ts: 0,
             stream,
             level,
-            text: text.into(),
+            text,
         }
     }
 

@@ -12,6 +12,12 @@ use crate::tui::state::UiState;
 pub(crate) const TILE_WIDTH: u16 = 38;
 const TILE_HEIGHT: u16 = 6;
 
+/// How many tiles a terminal of `size` shows at once (the first frame reads only these).
+pub(crate) fn window(size: (u16, u16)) -> usize {
+    let body = size.1.saturating_sub(3);
+    usize::from((size.0 / TILE_WIDTH).max(1)) * usize::from((body / TILE_HEIGHT).max(1))
+}
+
 pub(super) fn render(state: &UiState, look: &Look<'_>, frame: &mut Frame<'_>, area: Rect) {
     if state.home.tiles.is_empty() {
         return first_run(state, look, frame, area);
