@@ -10,12 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use crossterm::event::{Event as TermEvent, KeyEventKind, MouseEventKind};
+use crossterm::event::{Event as TermEvent, KeyEventKind};
 use kiln::engine::api::{EngineHandle, Envelope};
 use kiln::engine::env::Env;
 use kiln::engine::store::{Store, now_micros};
 
-use super::action::Action;
 use super::effect::{Effect, Load};
 use super::keymap::Keymap;
 use super::load::load;
@@ -26,7 +25,7 @@ use super::state::UiState;
 use super::symbols::Symbols;
 use super::terminal::{self, Term};
 use super::theme::Theme;
-use super::update::{on_event, on_key, reload_all, update};
+use super::update::{on_event, on_key, on_mouse, reload_all};
 
 const FRAME: Duration = Duration::from_millis(16);
 const TICK: Duration = Duration::from_millis(100);
@@ -138,11 +137,7 @@ impl App {
                 self.resize(w, h);
                 vec![Effect::Load(Load::Page)]
             }
-            Msg::Input(TermEvent::Mouse(m)) => match m.kind {
-                MouseEventKind::ScrollUp => update(&mut self.state, Action::Up),
-                MouseEventKind::ScrollDown => update(&mut self.state, Action::Down),
-                _ => Vec::new(),
-            },
+            Msg::Input(TermEvent::Mouse(m)) => on_mouse(&mut self.state, &m),
             Msg::Input(_) => Vec::new(),
             Msg::Engine(envelope) => {
                 if let Some(op) = envelope.op
@@ -204,6 +199,14 @@ impl App {
                 }
                 Effect::CancelScan(kind) => self.scanner.cancel(kind),
                 Effect::Copy(text) => terminal::copy(&text),
+                Effect::CopyLines(run, seqs) => {
+                    match super::load::copy_text(&self.store, run, &seqs) {
+                        Ok(text) => terminal::copy(&text),
+                        Err(e) => self
+                            .state
+                            .notify(true, format!("cannot read the lines to copy: {e:#}")),
+                    }
+                }
                 Effect::Editor(path, line) => self.edit(term, paused, &path, line)?,
                 Effect::Kiln(args) => self.kiln(args, tx.clone()),
             }

@@ -68,6 +68,8 @@ pub(crate) struct LogState {
     pub(crate) cursor: i64,
     pub(crate) follow: bool,
     pub(crate) wrap: bool,
+    /// Where a selection (`v`) started: a row; it runs to the cursor.
+    pub(crate) anchor: Option<i64>,
     /// Rows the viewport shows (set from the terminal size).
     pub(crate) height: usize,
     /// The lines of rows `top..top + height`.
@@ -114,6 +116,12 @@ impl LogState {
             Some(m) if self.filter.is_active() => m.hits.partition_point(|&s| s < seq) as i64,
             _ => seq,
         }
+    }
+
+    /// The selected rows (anchor to cursor, in order), when a selection is on.
+    pub(crate) fn selection(&self) -> Option<(i64, i64)> {
+        self.anchor
+            .map(|a| (a.min(self.cursor), a.max(self.cursor)))
     }
 
     pub(crate) fn is_searching(&self) -> bool {
