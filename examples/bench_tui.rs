@@ -139,7 +139,7 @@ fn main() {
                     i % 1_000_000
                 );
             }
-            file.write_all(out[from..].as_bytes()).expect("write");
+            file.write_all(&out.as_bytes()[from..]).expect("write");
             file.write_all(b"\n").expect("write");
         });
         file.flush().expect("flush");

@@ -127,13 +127,11 @@ pub(crate) fn run(global: &GlobalArgs, args: &TuiArgs) -> ExitCode {
 /// first by a writing open (the usual case, an up-to-date file, skips that second open).
 fn read_only_store(ctx: &Context) -> anyhow::Result<Store> {
     let config = &ctx.config.config.store;
-    match Store::open_read_only(&ctx.paths.db, config) {
-        Ok(store) => Ok(store),
-        Err(_) => {
-            drop(ctx.open_store()?); // creates and migrates the database on first use
-            Ok(Store::open_read_only(&ctx.paths.db, config)?)
-        }
+    if let Ok(store) = Store::open_read_only(&ctx.paths.db, config) {
+        return Ok(store);
     }
+    drop(ctx.open_store()?); // creates and migrates the database on first use
+    Ok(Store::open_read_only(&ctx.paths.db, config)?)
 }
 
 fn run_inner(global: &GlobalArgs, args: &TuiArgs, start: std::time::Instant) -> anyhow::Result<()> {

@@ -137,7 +137,7 @@ impl App {
                 self.resize(w, h);
                 vec![Effect::Load(Load::Page)]
             }
-            Msg::Input(TermEvent::Mouse(m)) => on_mouse(&mut self.state, &m),
+            Msg::Input(TermEvent::Mouse(m)) => on_mouse(&mut self.state, m),
             Msg::Input(_) => Vec::new(),
             Msg::Engine(envelope) => {
                 if let Some(op) = envelope.op

@@ -782,7 +782,7 @@ fn the_mouse_scrolls_and_clicks_select_panels_tiles_and_lines() {
     let mouse = |h: &mut Harness, kind: MouseEventKind, column: u16, row: u16| {
         let effects = super::update::on_mouse(
             &mut h.state,
-            &MouseEvent {
+            MouseEvent {
                 kind,
                 column,
                 row,

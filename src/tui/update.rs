@@ -674,7 +674,7 @@ fn editor(state: &mut UiState) -> Vec<Effect> {
 
 /// A mouse event (only with `--mouse` or `tui.mouse`): the wheel scrolls the focused view, a
 /// click on the tab line opens that panel, on a tile selects it, on a log line moves the cursor.
-pub(crate) fn on_mouse(state: &mut UiState, event: &MouseEvent) -> Vec<Effect> {
+pub(crate) fn on_mouse(state: &mut UiState, event: MouseEvent) -> Vec<Effect> {
     let (x, y) = (event.column, event.row);
     match event.kind {
         MouseEventKind::ScrollUp => update(state, Action::Up),
