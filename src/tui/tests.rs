@@ -845,3 +845,18 @@ fn the_mouse_is_off_unless_the_flag_or_the_config_asks() {
             .mouse
     );
 }
+
+#[test]
+fn the_first_frame_reads_only_the_tiles_that_fit() {
+    let h = Harness::new();
+    fixture(&h);
+    let all = h.store.project_tiles(NOW).unwrap();
+    assert_eq!(all.len(), 3);
+    let first = h.store.project_tiles_first(NOW, Some(1)).unwrap();
+    assert_eq!(first, all[..1], "the same tile, counts and spend");
+    // A window larger than the projects shows them all, "other runs" included.
+    assert_eq!(h.store.project_tiles_first(NOW, Some(40)).unwrap(), all);
+    // 38-column tiles, 6 rows each, below the tab line and above the two status lines.
+    assert_eq!(render::home_window((160, 48)), 4 * 7);
+    assert_eq!(render::home_window((20, 5)), 1);
+}
