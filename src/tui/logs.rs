@@ -472,6 +472,18 @@ mod tests {
     }
 
     #[test]
+    fn the_marks_prefilter_keeps_every_chunk_that_can_hold_a_mark() {
+        let re = marks_prefilter();
+        assert!(!re.is_match(r#"[[1,"stdout","info","compiling module m1 ok"]]"#));
+        assert!(re.is_match(r#"[[1,"stderr","warn","disk almost full"]]"#));
+        assert!(re.is_match(r#"[[1,"stderr","error","boom"]]"#));
+        assert!(re.is_match(r#"[[1,"stdout","info","Test FAILED: x"]]"#));
+        // An escape can hide a word boundary ("\nerror" decodes to a line starting "error").
+        assert!(re.is_match(r#"[[1,"stdout","info","x\nerror"]]"#));
+        assert!(!re.is_match(r#"[[1,"stdout","info","errors are fine"]]"#));
+    }
+
+    #[test]
     fn only_plain_literals_rule_out_chunks() {
         assert!(is_plain_literal("needle-last"));
         assert!(!is_plain_literal("a.b"));
