@@ -10,7 +10,7 @@
 //!
 //! `bench_tui tail DB SECONDS RATE`: starts a run in "aaa-big" through the store API and logs
 //! RATE lines per second to it (batches every 100 ms) for SECONDS, then finishes it: the live
-//! run the dashboard follows while its frame times are measured.
+//! run the dashboard follows while its frame times are measured. The run is deleted afterwards.
 //!
 //! Usage: bench_tui OUT_DIR [PROJECTS RUNS LINES_PER_RUN BIG_LINES]
 
@@ -266,5 +266,12 @@ fn tail(db: &Path, seconds: u64, rate: usize) {
     store
         .finish_run(run.id, Status::Succeeded, None)
         .expect("finish");
+    drop(store);
+    // Gone again, so a rerun on the same database (REUSE=1) finds the big run newest in aaa-big.
+    let conn = rusqlite::Connection::open(db).expect("open");
+    conn.execute_batch("PRAGMA foreign_keys = ON")
+        .expect("pragma");
+    conn.execute("DELETE FROM runs WHERE id = ?1", [run.id])
+        .expect("delete the tail run");
     println!("tail: {n} lines in {:.1?}", start.elapsed());
 }
