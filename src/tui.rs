@@ -10,6 +10,7 @@
 mod action;
 mod ansi;
 mod app;
+mod bench;
 mod effect;
 mod keymap;
 mod load;
@@ -49,6 +50,9 @@ pub(crate) struct TuiArgs {
     /// Theme: dark, light, high-contrast, 16-color [default: config tui.theme, else dark]
     #[arg(long, value_name = "NAME")]
     pub(crate) theme: Option<String>,
+    /// Timing log for bench/tui.sh: startup phases and the draw time of every frame
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub(crate) bench_frames: Option<PathBuf>,
 }
 
 /// How the terminal is driven, from flags, config and the environment.
@@ -106,7 +110,8 @@ pub(crate) fn run(global: &GlobalArgs, args: &TuiArgs) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    match run_inner(global, args) {
+    let start = std::time::Instant::now();
+    match run_inner(global, args, start) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             #[allow(clippy::print_stderr)]
@@ -118,13 +123,26 @@ pub(crate) fn run(global: &GlobalArgs, args: &TuiArgs) -> ExitCode {
     }
 }
 
-fn run_inner(global: &GlobalArgs, args: &TuiArgs) -> anyhow::Result<()> {
+/// The dashboard's read-only connection; a missing or older database is created or migrated
+/// first by a writing open (the usual case, an up-to-date file, skips that second open).
+fn read_only_store(ctx: &Context) -> anyhow::Result<Store> {
+    let config = &ctx.config.config.store;
+    if let Ok(store) = Store::open_read_only(&ctx.paths.db, config) {
+        return Ok(store);
+    }
+    drop(ctx.open_store()?); // creates and migrates the database on first use
+    Ok(Store::open_read_only(&ctx.paths.db, config)?)
+}
+
+fn run_inner(global: &GlobalArgs, args: &TuiArgs, start: std::time::Instant) -> anyhow::Result<()> {
+    let bench = bench::BenchLog::new(start, args.bench_frames.as_deref())?;
     let ctx = Context::new(global)?;
+    bench.phase("context");
     let config = &ctx.config.config;
     let look = look(args, &config.tui, &ctx.env)?;
     let keymap = keymap::Keymap::with_overrides(&config.tui.keys)?;
-    drop(ctx.open_store()?); // creates and migrates the database on first use
-    let store = Store::open_read_only(&ctx.paths.db, &config.store)?;
+    let store = read_only_store(&ctx)?;
+    bench.phase("store_open");
     if let Some(file) = &ctx.log.file
         && ctx.env.get("KILN_LOG").is_some()
     {
@@ -133,67 +151,84 @@ fn run_inner(global: &GlobalArgs, args: &TuiArgs) -> anyhow::Result<()> {
             eprintln!("kiln: logging to {}", file.display());
         }
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let _guard = rt.enter();
-    let engine = Engine::start(EngineOptions {
-        paths: ctx.paths.clone(),
-        config: config.clone(),
-        env: ctx.env.clone(),
-        init_program: std::env::current_exe().context("cannot find the kiln binary")?,
-    })?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    let mut events = engine.subscribe();
-    let forward = tx.clone();
-    rt.spawn(async move {
-        while let Some(e) = events.next().await {
-            if forward.send(app::Msg::Engine(e)).is_err() {
-                break;
-            }
-        }
-    });
-    let state = state::UiState::new(
+    let mut state = state::UiState::new(
         ctx.cwd.clone(),
         example(&ctx.cwd),
         !config.models.named.is_empty() || config.models.default.is_some(),
     );
-    let app = app::App {
-        state,
-        keymap,
-        theme: look.theme,
-        symbols: if look.ascii { ASCII } else { UNICODE },
-        store,
-        scanner: logs::Scanner::new(ctx.paths.db.clone(), config.store.clone()),
-        engine,
-        env: ctx.env.clone(),
-        db: ctx.paths.db.clone(),
-        mouse: look.mouse,
-    };
+    let symbols = if look.ascii { ASCII } else { UNICODE };
     let mut term = terminal::setup(look.mouse)?;
+    bench.phase("terminal");
+    let scanner = logs::Scanner::new(ctx.paths.db.clone(), config.store.clone());
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let engine = app.engine.clone();
-        let scanner = app.scanner.clone();
+        // The first frame comes from the store alone; the engine (a writing open, its threads)
+        // starts after it, so the screen appears in the time of one query.
+        app::first_frame(
+            &mut term,
+            &mut state,
+            &store,
+            &look.theme,
+            &symbols,
+            &keymap,
+            &bench,
+        )?;
+        bench.phase("first_frame");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let guard = rt.enter();
+        let engine = Engine::start(EngineOptions {
+            paths: ctx.paths.clone(),
+            config: config.clone(),
+            env: ctx.env.clone(),
+            init_program: std::env::current_exe().context("cannot find the kiln binary")?,
+        })?;
+        bench.phase("engine_start");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut events = engine.subscribe();
+        let forward = tx.clone();
+        rt.spawn(async move {
+            while let Some(e) = events.next().await {
+                if forward.send(app::Msg::Engine(e)).is_err() {
+                    break;
+                }
+            }
+        });
+        let app = app::App {
+            state,
+            keymap,
+            theme: look.theme.clone(),
+            symbols,
+            store,
+            scanner: scanner.clone(),
+            engine: engine.clone(),
+            env: ctx.env.clone(),
+            db: ctx.paths.db.clone(),
+            mouse: look.mouse,
+            bench,
+        };
         let r = app.run(&mut term, &tx, &rx);
-        (r, engine, scanner)
+        drop(guard);
+        anyhow::Ok((r, engine, rt))
     }));
     terminal::restore(look.mouse);
+    for kind in [
+        logs::ScanKind::Search,
+        logs::ScanKind::Filter,
+        logs::ScanKind::Marks,
+    ] {
+        scanner.cancel(kind);
+    }
     match result {
-        Ok((r, engine, scanner)) => {
-            for kind in [
-                logs::ScanKind::Search,
-                logs::ScanKind::Filter,
-                logs::ScanKind::Marks,
-            ] {
-                scanner.cancel(kind);
-            }
+        Ok(Ok((r, engine, rt))) => {
             let _ = rt.block_on(async move {
                 tokio::time::timeout(std::time::Duration::from_secs(3), engine.shutdown()).await
             });
             r
         }
+        Ok(Err(e)) => Err(e),
         Err(_) => anyhow::bail!("the dashboard crashed (the report is above and in the log)"),
     }
 }

@@ -42,6 +42,7 @@ pub use feedback::{Feedback, FeedbackTarget, Verdict};
 pub use findings::StoredFinding;
 pub use gates::{GateRow, NewGate};
 pub use generations::{CachedResponse, Generation, NewGeneration, UsageRow};
+pub use log_search::LogLineRef;
 pub use logs::{Appended, LogLevel, LogLine, LogStream, LogWriter, StoredLogLine};
 pub use migrate::SCHEMA_VERSION;
 pub use open::{Health, OpenMode};

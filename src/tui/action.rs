@@ -62,7 +62,8 @@ actions! {
     StageFilter => "stage_filter", "show one stage (cycle)";
     StreamFilter => "stream_filter", "show one stream (cycle)";
     LevelFilter => "level_filter", "minimum level (cycle)";
-    Copy => "copy", "copy the line to the clipboard (OSC 52)";
+    Select => "select", "select lines (move, then copy them)";
+    Copy => "copy", "copy the line or selection (OSC 52)";
     DiffPrev => "diff_prev", "diff against the previous attempt";
     DiffProject => "diff_project", "diff against the project's file";
 }

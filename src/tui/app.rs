@@ -10,12 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use crossterm::event::{Event as TermEvent, KeyEventKind, MouseEventKind};
+use crossterm::event::{Event as TermEvent, KeyEventKind};
 use kiln::engine::api::{EngineHandle, Envelope};
 use kiln::engine::env::Env;
 use kiln::engine::store::{Store, now_micros};
 
-use super::action::Action;
 use super::effect::{Effect, Load};
 use super::keymap::Keymap;
 use super::load::load;
@@ -26,7 +25,7 @@ use super::state::UiState;
 use super::symbols::Symbols;
 use super::terminal::{self, Term};
 use super::theme::Theme;
-use super::update::{on_event, on_key, reload_all, update};
+use super::update::{on_event, on_key, on_mouse, reload_all};
 
 const FRAME: Duration = Duration::from_millis(16);
 const TICK: Duration = Duration::from_millis(100);
@@ -50,6 +49,7 @@ pub(crate) struct App {
     pub(crate) env: Env,
     pub(crate) db: PathBuf,
     pub(crate) mouse: bool,
+    pub(crate) bench: super::bench::BenchLog,
 }
 
 impl App {
@@ -64,9 +64,11 @@ impl App {
         let size = term.size()?;
         self.resize(size.width, size.height);
         self.state.now = now_micros();
+        // Everything again (the first frame showed only the home tiles), now with the engine.
         let mut effects = reload_all(&self.state);
         self.apply(effects, term, tx, &paused)?;
         self.draw(term)?;
+        self.bench.phase("loaded");
         let mut last_draw = Some(Instant::now());
         loop {
             let first = if self.state.is_busy() {
@@ -114,13 +116,16 @@ impl App {
             keymap: &self.keymap,
             now: self.state.now,
         };
+        let started = Instant::now();
         term.draw(|f| render::render(&self.state, &look, f))?;
+        if self.bench.enabled() {
+            self.bench.frame(started.elapsed().as_micros());
+        }
         Ok(())
     }
 
     fn resize(&mut self, w: u16, h: u16) {
-        self.state.size = (w, h);
-        self.state.logs.height = render::log_rows(h);
+        resize(&mut self.state, w, h);
     }
 
     fn handle(&mut self, msg: Msg) -> Vec<Effect> {
@@ -132,11 +137,7 @@ impl App {
                 self.resize(w, h);
                 vec![Effect::Load(Load::Page)]
             }
-            Msg::Input(TermEvent::Mouse(m)) => match m.kind {
-                MouseEventKind::ScrollUp => update(&mut self.state, Action::Up),
-                MouseEventKind::ScrollDown => update(&mut self.state, Action::Down),
-                _ => Vec::new(),
-            },
+            Msg::Input(TermEvent::Mouse(m)) => on_mouse(&mut self.state, m),
             Msg::Input(_) => Vec::new(),
             Msg::Engine(envelope) => {
                 if let Some(op) = envelope.op
@@ -198,6 +199,14 @@ impl App {
                 }
                 Effect::CancelScan(kind) => self.scanner.cancel(kind),
                 Effect::Copy(text) => terminal::copy(&text),
+                Effect::CopyLines(run, seqs) => {
+                    match super::load::copy_text(&self.store, run, &seqs) {
+                        Ok(text) => terminal::copy(&text),
+                        Err(e) => self
+                            .state
+                            .notify(true, format!("cannot read the lines to copy: {e:#}")),
+                    }
+                }
                 Effect::Editor(path, line) => self.edit(term, paused, &path, line)?,
                 Effect::Kiln(args) => self.kiln(args, tx.clone()),
             }
@@ -268,6 +277,39 @@ impl App {
             let _ = tx.send(Msg::KilnDone(msg.0, msg.1));
         });
     }
+}
+
+fn resize(state: &mut UiState, w: u16, h: u16) {
+    state.size = (w, h);
+    state.logs.height = render::log_rows(h);
+}
+
+/// The first frame, before the engine starts: the home tiles straight from the store.
+pub(crate) fn first_frame(
+    term: &mut Term,
+    state: &mut UiState,
+    store: &Store,
+    theme: &Theme,
+    symbols: &Symbols,
+    keymap: &Keymap,
+    bench: &super::bench::BenchLog,
+) -> anyhow::Result<()> {
+    let size = term.size()?;
+    resize(state, size.width, size.height);
+    state.now = now_micros();
+    match store.project_tiles_first(state.now, Some(render::home_window(state.size))) {
+        Ok(tiles) => state.home.tiles = tiles,
+        Err(e) => state.notify(true, format!("cannot read the database: {e:#}")),
+    }
+    bench.phase("home_loaded");
+    let look = Look {
+        theme,
+        symbols,
+        keymap,
+        now: state.now,
+    };
+    term.draw(|f| render::render(state, &look, f))?;
+    Ok(())
 }
 
 #[allow(

@@ -31,6 +31,8 @@ pub(crate) enum Effect {
     CancelScan(ScanKind),
     /// Text for the clipboard (sent as OSC 52).
     Copy(String),
+    /// These lines (positions, ascending) of a run's log, read from the store, to the clipboard.
+    CopyLines(i64, Vec<i64>),
     /// Suspend the screen and edit this file at this 1-based line.
     Editor(PathBuf, Option<usize>),
     /// Run `kiln ARGS...` as a child (no terminal: stdin/stdout/stderr are not the tty).

@@ -208,6 +208,7 @@ impl Default for Keymap {
         add(logs, k('S'), A::StageFilter, false);
         add(logs, k('O'), A::StreamFilter, false);
         add(logs, k('V'), A::LevelFilter, false);
+        add(logs, k('v'), A::Select, false);
         add(logs, k('y'), A::Copy, true);
         let art = Scope::View(V::Artifacts);
         add(art, k('d'), A::DiffPrev, true);

@@ -100,6 +100,16 @@ fn load_page(state: &mut UiState, store: &Store) -> anyhow::Result<()> {
     let seqs: Vec<i64> = (logs.top..logs.top + height as i64)
         .filter_map(|row| logs.seq_of_row(row))
         .collect();
+    logs.page = lines_of(store, run, &seqs)?;
+    Ok(())
+}
+
+/// The lines at positions `seqs` (ascending) of a run's log.
+pub(crate) fn lines_of(
+    store: &Store,
+    run: i64,
+    seqs: &[i64],
+) -> anyhow::Result<Vec<StoredLogLine>> {
     let mut page: Vec<StoredLogLine> = Vec::with_capacity(seqs.len());
     let mut i = 0;
     while i < seqs.len() {
@@ -117,8 +127,17 @@ fn load_page(state: &mut UiState, store: &Store) -> anyhow::Result<()> {
         );
         i = end + 1;
     }
-    logs.page = page;
-    Ok(())
+    Ok(page)
+}
+
+/// The text a copy of these lines puts on the clipboard: one line each, as stored.
+pub(crate) fn copy_text(store: &Store, run: i64, seqs: &[i64]) -> anyhow::Result<String> {
+    let lines = lines_of(store, run, seqs)?;
+    Ok(lines
+        .iter()
+        .map(|l| l.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n"))
 }
 
 /// The scope and title of the runs of home tile `index`.

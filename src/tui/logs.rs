@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use kiln::engine::store::{LogLevel, LogStream, Store, StoreConfig, StoredLogLine};
+use kiln::engine::store::{LogLevel, LogLineRef, LogStream, Store, StoreConfig, StoredLogLine};
 use regex::{Regex, RegexBuilder};
 
 /// Lines between progress reports of a scan.
@@ -68,6 +68,8 @@ pub(crate) struct LogState {
     pub(crate) cursor: i64,
     pub(crate) follow: bool,
     pub(crate) wrap: bool,
+    /// Where a selection (`v`) started: a row; it runs to the cursor.
+    pub(crate) anchor: Option<i64>,
     /// Rows the viewport shows (set from the terminal size).
     pub(crate) height: usize,
     /// The lines of rows `top..top + height`.
@@ -114,6 +116,12 @@ impl LogState {
             Some(m) if self.filter.is_active() => m.hits.partition_point(|&s| s < seq) as i64,
             _ => seq,
         }
+    }
+
+    /// The selected rows (anchor to cursor, in order), when a selection is on.
+    pub(crate) fn selection(&self) -> Option<(i64, i64)> {
+        self.anchor
+            .map(|a| (a.min(self.cursor), a.max(self.cursor)))
     }
 
     pub(crate) fn is_searching(&self) -> bool {
@@ -209,7 +217,7 @@ fn is_plain_literal(query: &str) -> bool {
 }
 
 /// A line that passes `spec`.
-fn passes(spec: &FilterSpec, pattern: Option<&Regex>, line: &StoredLogLine) -> bool {
+fn passes(spec: &FilterSpec, pattern: Option<&Regex>, line: &LogLineRef<'_>) -> bool {
     if spec
         .stage
         .as_ref()
@@ -219,7 +227,7 @@ fn passes(spec: &FilterSpec, pattern: Option<&Regex>, line: &StoredLogLine) -> b
     {
         return false;
     }
-    pattern.is_none_or(|re| re.is_match(&line.text) != spec.inverse)
+    pattern.is_none_or(|re| re.is_match(line.text) != spec.inverse)
 }
 
 #[allow(
@@ -236,6 +244,14 @@ fn error_pattern() -> Regex {
 )]
 fn warn_pattern() -> Regex {
     Regex::new(r"(?i)\bwarn(ing)?\b").expect("a fixed valid regex")
+}
+
+/// Whether a chunk's JSON can hold an error or a warning: its level strings (`"error"`,
+/// `"warn"`) and any text the two patterns above match show in it verbatim, unless an escape
+/// (`\n` before a word) hides a word boundary, so chunks with a backslash are always decoded.
+fn marks_prefilter() -> Regex {
+    Regex::new(r"(?i)\b(error|failed|failure|panicked|traceback|warn|warning)\b|\\")
+        .expect("a fixed valid regex")
 }
 
 /// A batch of scan results for the app's queue.
@@ -354,20 +370,21 @@ impl Scanner {
             _ => None,
         }
         .filter(|q| is_plain_literal(q))
-        .map(compile);
+        .map(compile)
+        .or_else(|| (request.kind == ScanKind::Marks).then(marks_prefilter));
         let may_match = |json: &str| literal.as_ref().is_none_or(|re| re.is_match(json));
-        let result = store.scan_log_where(request.run, request.from_seq, may_match, |line| {
+        let result = store.scan_log_refs(request.run, request.from_seq, may_match, |line| {
             let hit = match request.kind {
-                ScanKind::Search => query.as_ref().is_some_and(|q| q.is_match(&line.text)),
+                ScanKind::Search => query.as_ref().is_some_and(|q| q.is_match(line.text)),
                 ScanKind::Filter => passes(&request.spec, pattern.as_ref(), line),
                 ScanKind::Marks => {
                     if line.level == LogLevel::Warn
-                        || (line.level > LogLevel::Warn && warns.is_match(&line.text))
+                        || (line.level > LogLevel::Warn && warns.is_match(line.text))
                     {
                         update.warnings.push(line.seq);
                     }
                     line.level == LogLevel::Error
-                        || (line.level > LogLevel::Warn && errors.is_match(&line.text))
+                        || (line.level > LogLevel::Warn && errors.is_match(line.text))
                 }
             };
             if hit {
@@ -427,14 +444,14 @@ mod tests {
     use super::*;
     use pretty_assertions::assert_eq;
 
-    fn line(seq: i64, stream: LogStream, level: LogLevel, text: &str) -> StoredLogLine {
-        StoredLogLine {
+    fn line(seq: i64, stream: LogStream, level: LogLevel, text: &str) -> LogLineRef<'_> {
+        LogLineRef {
             seq,
             stage_id: Some(1),
             ts: 0,
             stream,
             level,
-            text: text.into(),
+            text,
         }
     }
 
@@ -464,6 +481,18 @@ mod tests {
             ..FilterSpec::default()
         };
         assert!(!passes(&spec, None, &l));
+    }
+
+    #[test]
+    fn the_marks_prefilter_keeps_every_chunk_that_can_hold_a_mark() {
+        let re = marks_prefilter();
+        assert!(!re.is_match(r#"[[1,"stdout","info","compiling module m1 ok"]]"#));
+        assert!(re.is_match(r#"[[1,"stderr","warn","disk almost full"]]"#));
+        assert!(re.is_match(r#"[[1,"stderr","error","boom"]]"#));
+        assert!(re.is_match(r#"[[1,"stdout","info","Test FAILED: x"]]"#));
+        // An escape can hide a word boundary ("\nerror" decodes to a line starting "error").
+        assert!(re.is_match(r#"[[1,"stdout","info","x\nerror"]]"#));
+        assert!(!re.is_match(r#"[[1,"stdout","info","errors are fine"]]"#));
     }
 
     #[test]

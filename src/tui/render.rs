@@ -21,7 +21,7 @@ use super::state::{UiState, ViewId};
 use super::symbols::Symbols;
 use super::theme::Theme;
 
-pub(crate) use home::TILE_WIDTH;
+pub(crate) use home::{TILE_WIDTH, tile_at, window as home_window};
 
 /// What rendering needs besides the state.
 pub(crate) struct Look<'a> {

@@ -97,6 +97,10 @@ impl Harness {
                     }
                     load(&mut self.state, &self.store, super::effect::Load::Page).unwrap();
                 }
+                Effect::CopyLines(run, seqs) => {
+                    let text = super::load::copy_text(&self.store, run, &seqs).unwrap();
+                    self.other.push(format!("{:?}", Effect::Copy(text)));
+                }
                 other => self.other.push(format!("{other:?}")),
             }
         }
@@ -732,4 +736,127 @@ fn quit_and_command_prompt() {
     h.press("q");
     assert!(h.state.quit);
     let _ = Op::Shutdown;
+}
+
+#[test]
+fn a_selection_of_lines_is_copied_and_shown() {
+    let mut h = Harness::new();
+    fixture(&h);
+    h.start();
+    h.press("<enter><enter>4gjj");
+    assert_eq!(h.state.logs.cursor, 2);
+    h.press("vjjj");
+    assert_eq!(h.state.logs.selection(), Some((2, 5)));
+    insta::assert_snapshot!("logs_selection_80x24", h.screen(80, 24, "dark"));
+    h.press("y");
+    assert_eq!(h.state.logs.anchor, None, "copying ends the selection");
+    let copied = h.other.last().unwrap();
+    assert!(
+        copied.starts_with("Copy(\"line 2 noise\\nline 3 noise\\n"),
+        "{copied}"
+    );
+    assert_eq!(copied.matches("\\n").count(), 3, "four lines: {copied}");
+    assert_eq!(
+        h.state.notice.as_ref().map(|n| n.text.as_str()),
+        Some("copied 4 lines (OSC 52)")
+    );
+    // Upwards from the anchor works too, and `v` again drops the selection.
+    h.press("vkk");
+    assert_eq!(h.state.logs.selection(), Some((3, 5)));
+    h.press("v");
+    assert_eq!(h.state.logs.selection(), None);
+    let help = h.keymap.help(ViewId::Logs);
+    let select = help
+        .iter()
+        .find(|(_, a)| *a == super::action::Action::Select)
+        .expect("? lists the selection key");
+    assert_eq!(select.0, "v");
+}
+
+#[test]
+fn the_mouse_scrolls_and_clicks_select_panels_tiles_and_lines() {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let mut h = Harness::new();
+    fixture(&h);
+    h.start();
+    let mouse = |h: &mut Harness, kind: MouseEventKind, column: u16, row: u16| {
+        let effects = super::update::on_mouse(
+            &mut h.state,
+            MouseEvent {
+                kind,
+                column,
+                row,
+                modifiers: KeyModifiers::NONE,
+            },
+        );
+        h.apply(effects);
+    };
+    let click = MouseEventKind::Down(MouseButton::Left);
+    h.press("<enter><enter>4g");
+    assert_eq!(h.state.view, ViewId::Logs);
+    mouse(&mut h, MouseEventKind::ScrollDown, 10, 10);
+    mouse(&mut h, MouseEventKind::ScrollDown, 10, 10);
+    assert_eq!(h.state.logs.cursor, 2);
+    mouse(&mut h, MouseEventKind::ScrollUp, 10, 10);
+    assert_eq!(h.state.logs.cursor, 1);
+    // Row 2 of the screen is the first log line (below the tabs and the box's border).
+    mouse(&mut h, click, 10, 7);
+    assert_eq!(h.state.logs.cursor, 5);
+    assert_eq!(h.state.logs.page[5].seq, 5);
+    mouse(&mut h, click, 10, 23);
+    assert_eq!(
+        h.state.logs.cursor, 5,
+        "a click on the key line is no log row"
+    );
+    // The tab line: " kiln " then " 1 Projects " then " 2 Runs ".
+    mouse(&mut h, click, 8, 0);
+    assert_eq!(h.state.view, ViewId::Home);
+    // Home tiles are 38 columns wide: at 80 columns the second one starts at x = 38.
+    mouse(&mut h, click, 40, 2);
+    assert_eq!(h.state.home.selected, 1);
+    mouse(&mut h, click, 20, 0);
+    assert_eq!(h.state.view, ViewId::Runs);
+    mouse(&mut h, click, 2, 0);
+    assert_eq!(h.state.view, ViewId::Runs, "the ' kiln ' label is no tab");
+}
+
+#[test]
+fn the_mouse_is_off_unless_the_flag_or_the_config_asks() {
+    use kiln::engine::config::TuiConfig;
+    let env = kiln::engine::env::Env::from_pairs([("LANG", "C.UTF-8")]);
+    let off = super::look(&super::TuiArgs::default(), &TuiConfig::default(), &env).unwrap();
+    assert!(!off.mouse);
+    let flag = super::TuiArgs {
+        mouse: true,
+        ..super::TuiArgs::default()
+    };
+    assert!(
+        super::look(&flag, &TuiConfig::default(), &env)
+            .unwrap()
+            .mouse
+    );
+    let config = TuiConfig {
+        mouse: true,
+        ..TuiConfig::default()
+    };
+    assert!(
+        super::look(&super::TuiArgs::default(), &config, &env)
+            .unwrap()
+            .mouse
+    );
+}
+
+#[test]
+fn the_first_frame_reads_only_the_tiles_that_fit() {
+    let h = Harness::new();
+    fixture(&h);
+    let all = h.store.project_tiles(NOW).unwrap();
+    assert_eq!(all.len(), 3);
+    let first = h.store.project_tiles_first(NOW, Some(1)).unwrap();
+    assert_eq!(first, all[..1], "the same tile, counts and spend");
+    // A window larger than the projects shows them all, "other runs" included.
+    assert_eq!(h.store.project_tiles_first(NOW, Some(40)).unwrap(), all);
+    // 38-column tiles, 6 rows each, below the tab line and above the two status lines.
+    assert_eq!(render::home_window((160, 48)), 4 * 7);
+    assert_eq!(render::home_window((20, 5)), 1);
 }

@@ -1,7 +1,7 @@
 //! `update`: keys and engine events into state changes and effects. No I/O here: reads and
 //! writes are effects the app (or a test harness) carries out.
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use kiln::engine::api::CheckParams;
 use kiln::engine::api::{
     Envelope, Event, ExportMode, ExportParams, FeedbackParams, Op, Origin, ProjectRef,
@@ -465,6 +465,14 @@ pub(crate) fn update(state: &mut UiState, action: Action) -> Vec<Effect> {
             };
             refilter(state)
         }
+        A::Select => {
+            state.logs.anchor = match state.logs.anchor {
+                Some(_) => None,
+                None => Some(state.logs.cursor),
+            };
+            Vec::new()
+        }
+        A::Copy if state.logs.anchor.is_some() => copy_selection(state),
         A::Copy => {
             let row = state.logs.cursor - state.logs.top;
             match usize::try_from(row)
@@ -494,6 +502,34 @@ pub(crate) fn update(state: &mut UiState, action: Action) -> Vec<Effect> {
             Vec::new()
         }
     }
+}
+
+/// Lines a selection copies at most (OSC 52 payloads beyond a few hundred kilobytes are cut by
+/// terminals and tmux).
+pub(crate) const COPY_MAX_LINES: i64 = 5_000;
+
+fn copy_selection(state: &mut UiState) -> Vec<Effect> {
+    let (Some(run), Some((first, last))) = (state.logs.run, state.logs.selection()) else {
+        return Vec::new();
+    };
+    state.logs.anchor = None;
+    let end = last.min(first + COPY_MAX_LINES - 1);
+    let seqs: Vec<i64> = (first..=end)
+        .filter_map(|row| state.logs.seq_of_row(row))
+        .collect();
+    let n = seqs.len();
+    if end < last {
+        state.notify(
+            true,
+            format!(
+                "copied the first {n} of {} selected lines (OSC 52 holds no more)",
+                last - first + 1
+            ),
+        );
+    } else {
+        state.notify(false, format!("copied {n} lines (OSC 52)"));
+    }
+    vec![Effect::CopyLines(run, seqs)]
 }
 
 fn jump(state: &mut UiState, marks: &[i64], forward: bool, what: &str) -> Vec<Effect> {
@@ -638,6 +674,68 @@ fn editor(state: &mut UiState) -> Vec<Effect> {
         None => path.into(),
     };
     vec![Effect::Editor(full, line)]
+}
+
+/// A mouse event (only with `--mouse` or `tui.mouse`): the wheel scrolls the focused view, a
+/// click on the tab line opens that panel, on a tile selects it, on a log line moves the cursor.
+pub(crate) fn on_mouse(state: &mut UiState, event: MouseEvent) -> Vec<Effect> {
+    let (x, y) = (event.column, event.row);
+    match event.kind {
+        MouseEventKind::ScrollUp => update(state, Action::Up),
+        MouseEventKind::ScrollDown => update(state, Action::Down),
+        MouseEventKind::Down(MouseButton::Left) if y == 0 => match tab_at(x) {
+            Some(view) => update(state, panel_action(view)),
+            None => Vec::new(),
+        },
+        MouseEventKind::Down(MouseButton::Left) => {
+            state.notice = None;
+            match state.view {
+                ViewId::Home => {
+                    if let Some(i) = super::render::tile_at(state, x, y - 1) {
+                        state.home.selected = i;
+                    }
+                    Vec::new()
+                }
+                ViewId::Logs => {
+                    // Below the tab line and the box's top border.
+                    let row = i64::from(y) - 2;
+                    if row < 0 || row >= state.logs.height as i64 {
+                        return Vec::new();
+                    }
+                    state.logs.follow = false;
+                    state.logs.goto_row(state.logs.top + row);
+                    vec![Effect::Load(Load::Page)]
+                }
+                _ => Vec::new(),
+            }
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The panel whose tab covers column `x` (the tab line is " kiln " then " N Title " each).
+fn tab_at(x: u16) -> Option<ViewId> {
+    let mut at = 6u16;
+    for (i, view) in ViewId::ALL.iter().enumerate() {
+        let width = (format!(" {} {} ", i + 1, view.title()).chars().count()) as u16;
+        if (at..at + width).contains(&x) {
+            return Some(*view);
+        }
+        at += width;
+    }
+    None
+}
+
+fn panel_action(view: ViewId) -> Action {
+    match view {
+        ViewId::Home => Action::Home,
+        ViewId::Runs => Action::Runs,
+        ViewId::Detail => Action::Detail,
+        ViewId::Logs => Action::Logs,
+        ViewId::Artifacts => Action::Artifacts,
+        ViewId::Findings => Action::Findings,
+        ViewId::Calls => Action::Calls,
+    }
 }
 
 /// An engine event.

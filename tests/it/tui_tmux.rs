@@ -23,6 +23,11 @@ struct Pane {
 
 impl Pane {
     fn start(kiln: &Kiln, args: &str) -> Self {
+        Self::start_with(kiln, "", args)
+    }
+
+    /// With `extra` (`NAME='value' ...`) added to the environment.
+    fn start_with(kiln: &Kiln, extra: &str, args: &str) -> Self {
         // Unique per test: tests of one binary run in parallel in one process.
         let name = format!(
             "kiln-tui-{}",
@@ -32,7 +37,8 @@ impl Pane {
         for (k, v) in kiln.vars() {
             let _ = write!(env, " {k}='{v}'");
         }
-        env.push_str(" LANG=C.UTF-8 TERM=xterm-256color");
+        env.push_str(" LANG=C.UTF-8 TERM=xterm-256color ");
+        env.push_str(extra);
         let bin = env!("CARGO_BIN_EXE_kiln");
         let script = format!(
             "cd '{}' && {env} '{bin}' {args}; echo KILN-EXIT=$?; sleep 600",
@@ -245,6 +251,80 @@ fn a_sandbox_run_from_the_cli_appears_live_and_its_hostile_output_is_inert() {
         "1",
         "still kiln's own alternate screen"
     );
+    pane.keys(&["q"]);
+    pane.wait_for("KILN-EXIT=0");
+}
+
+#[test]
+fn the_editor_gets_the_terminal_and_the_dashboard_comes_back() {
+    if !have_tmux() {
+        return;
+    }
+    let kiln = Kiln::new();
+    // The "editor" records what it was asked to open, and that it had the terminal.
+    let editor = kiln.home().join("editor.sh");
+    let record = kiln.home().join("edited");
+    std::fs::write(
+        &editor,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\n[ -t 0 ] && [ -t 1 ] && echo tty >> '{}'\n",
+            record.display(),
+            record.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(kiln.db().parent().unwrap()).unwrap();
+    let store = Store::open(&kiln.db(), &StoreConfig::default()).unwrap();
+    let project = store
+        .add_project(&kiln::engine::store::NewProject {
+            name: "edited".into(),
+            root: kiln.home().join("proj"),
+            language: None,
+            description: String::new(),
+        })
+        .unwrap();
+    let run = store
+        .start_run(&NewRun {
+            project_id: Some(project.id),
+            request_id: None,
+            kind: RunKind::Pipeline,
+        })
+        .unwrap()
+        .id;
+    store
+        .put_artifact(&kiln::engine::store::NewArtifact {
+            run_id: run,
+            stage_id: None,
+            path: "conv.py",
+            content: b"def c(x):\n    return x\n",
+        })
+        .unwrap();
+    store.finish_run(run, Status::Succeeded, None).unwrap();
+    let pane = Pane::start_with(&kiln, &format!("EDITOR='{}'", editor.display()), "");
+    pane.wait_for("┌ edited");
+    pane.keys(&["Enter"]);
+    pane.wait_for("pipeline");
+    pane.keys(&["Enter", "5"]);
+    pane.wait_for("conv.py");
+    pane.keys(&["o"]);
+    let start = Instant::now();
+    while !std::fs::read_to_string(&record).is_ok_and(|s| s.contains("tty")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the editor never ran with the terminal; the screen:\n{}",
+            pane.screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let args = std::fs::read_to_string(&record).unwrap();
+    assert!(
+        args.contains(&kiln.home().join("proj/conv.py").display().to_string()),
+        "{args}"
+    );
+    // Back: the dashboard redraws on the alternate screen and still takes keys.
+    pane.wait_for("conv.py");
+    assert_eq!(pane.display("#{alternate_on}"), "1");
     pane.keys(&["q"]);
     pane.wait_for("KILN-EXIT=0");
 }

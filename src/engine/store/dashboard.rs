@@ -116,6 +116,14 @@ impl Store {
     /// Every project with its run counts and a 14-day spend series, then the "other runs" tile
     /// when runs exist outside any project. `now` is microseconds since the epoch.
     pub fn project_tiles(&self, now: i64) -> Result<Vec<ProjectTile>> {
+        self.project_tiles_first(now, None)
+    }
+
+    /// The first `limit` tiles by name (all with `None`): what a screen shows before the rest is
+    /// read. The "other runs" tile comes last, so a full window leaves it out. Each count is an
+    /// index range of one project (`runs_by_project_tile`), so `limit` tiles cost the same
+    /// however many projects and runs the database holds.
+    pub fn project_tiles_first(&self, now: i64, limit: Option<usize>) -> Result<Vec<ProjectTile>> {
         let today = now.div_euclid(DAY_MICROS);
         let since = (today - SPEND_DAYS as i64 + 1) * DAY_MICROS;
         let mut tiles: Vec<ProjectTile> = Vec::new();
@@ -123,16 +131,17 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT p.id, p.name, p.root,
-                    count(r.id), coalesce(sum(r.status = 'failed'), 0),
-                    coalesce(sum(r.status IN ('queued', 'running')), 0),
+                    (SELECT count(*) FROM runs WHERE project_id = p.id),
+                    (SELECT count(*) FROM runs WHERE project_id = p.id AND status = 'failed'),
+                    (SELECT count(*) FROM runs WHERE project_id = p.id AND status IN ('queued', 'running')),
                     (SELECT status FROM runs WHERE project_id = p.id ORDER BY created_at DESC, id DESC LIMIT 1),
-                    max(r.created_at)
-                 FROM projects p LEFT JOIN runs r ON r.project_id = p.id
-                 GROUP BY p.id ORDER BY p.name",
+                    (SELECT max(created_at) FROM runs WHERE project_id = p.id)
+                 FROM projects p ORDER BY p.name LIMIT ?1",
             )
             .map_err(|e| self.err(e))?;
+        let sql_limit = limit.map_or(-1, |n| n as i64);
         let rows = stmt
-            .query_map([], |r| {
+            .query_map([sql_limit], |r| {
                 let status: Option<String> = r.get(6)?;
                 Ok(ProjectTile {
                     id: Some(r.get(0)?),
@@ -150,16 +159,20 @@ impl Store {
         for row in rows {
             tiles.push(row.map_err(|e| self.err(e))?);
         }
-        let other: (i64, i64, i64, Option<i64>) = self
-            .conn
-            .query_row(
-                "SELECT count(*), coalesce(sum(status = 'failed'), 0),
+        let full = limit.is_some_and(|n| tiles.len() >= n);
+        let other: (i64, i64, i64, Option<i64>) = if full {
+            (0, 0, 0, None)
+        } else {
+            self.conn
+                .query_row(
+                    "SELECT count(*), coalesce(sum(status = 'failed'), 0),
                     coalesce(sum(status IN ('queued', 'running')), 0), max(created_at)
                  FROM runs WHERE project_id IS NULL",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .map_err(|e| self.err(e))?;
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .map_err(|e| self.err(e))?
+        };
         if other.0 > 0 {
             let status: Option<String> = self
                 .conn

@@ -12,14 +12,38 @@ use crate::tui::state::UiState;
 pub(crate) const TILE_WIDTH: u16 = 38;
 const TILE_HEIGHT: u16 = 6;
 
+/// How many tiles a terminal of `size` shows at once (the first frame reads only these).
+pub(crate) fn window(size: (u16, u16)) -> usize {
+    let body = size.1.saturating_sub(3);
+    usize::from((size.0 / TILE_WIDTH).max(1)) * usize::from((body / TILE_HEIGHT).max(1))
+}
+
+/// The first row of tiles shown, so the selected tile is on screen (render and clicks agree).
+fn first_row(state: &UiState, per_row: u16, rows_fit: u16) -> u16 {
+    let selected_row = state.home.selected as u16 / per_row;
+    selected_row.saturating_sub(rows_fit - 1)
+}
+
+/// The tile under body cell (`x`, `y`) (0-based within the body), if any.
+pub(crate) fn tile_at(state: &UiState, x: u16, y: u16) -> Option<usize> {
+    let body = Rect::new(0, 0, state.size.0, state.size.1.saturating_sub(3));
+    let per_row = (body.width / TILE_WIDTH).max(1);
+    let rows_fit = (body.height / TILE_HEIGHT).max(1);
+    let (col, row) = (x / TILE_WIDTH, y / TILE_HEIGHT);
+    if col >= per_row || row >= rows_fit {
+        return None;
+    }
+    let i = usize::from((first_row(state, per_row, rows_fit) + row) * per_row + col);
+    (i < state.home.tiles.len()).then_some(i)
+}
+
 pub(super) fn render(state: &UiState, look: &Look<'_>, frame: &mut Frame<'_>, area: Rect) {
     if state.home.tiles.is_empty() {
         return first_run(state, look, frame, area);
     }
     let per_row = (area.width / TILE_WIDTH).max(1);
     let rows_fit = (area.height / TILE_HEIGHT).max(1);
-    let selected_row = state.home.selected as u16 / per_row;
-    let first_row = selected_row.saturating_sub(rows_fit - 1);
+    let first_row = first_row(state, per_row, rows_fit);
     for (i, tile) in state.home.tiles.iter().enumerate() {
         let (row, col) = (i as u16 / per_row, i as u16 % per_row);
         if row < first_row || row >= first_row + rows_fit {

@@ -48,6 +48,9 @@ pub(super) fn render(state: &UiState, look: &Look<'_>, frame: &mut Frame<'_>, ar
         let state_text = if s.done { "" } else { "searching… " };
         let _ = write!(title, ", /{} {state_text}{} hits", s.query, s.hits.len());
     }
+    if let Some((a, b)) = logs.selection() {
+        let _ = write!(title, ", {} selected", b - a + 1);
+    }
     if logs.follow {
         let _ = write!(title, " {} follow", look.symbols.follow);
     }
@@ -76,8 +79,15 @@ pub(super) fn render(state: &UiState, look: &Look<'_>, frame: &mut Frame<'_>, ar
                 (_, LogStream::Kiln) => look.theme.muted,
                 _ => look.theme.text,
             };
-            let selected = logs.top + i as i64 == logs.cursor;
+            let row = logs.top + i as i64;
+            let in_selection = logs
+                .selection()
+                .is_some_and(|(a, b)| (a..=b).contains(&row));
+            let selected = row == logs.cursor || in_selection;
             let mut line = ansi::line(&l.text, base);
+            if in_selection {
+                line = line.patch_style(look.theme.selection);
+            }
             if let Some(re) = &hit_re {
                 line = highlight(line, re, look.theme.hit);
             }
