@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use kiln::engine::sandbox::{
-    ByteSize, HumanDuration, Isolation, Limit, MemoryEnforcement, Outcome, Recording, RunSpec,
-    Sandbox, Stream, Termination,
+    ByteSize, HumanDuration, Isolation, Limit, MemoryEnforcement, Outcome, OutputLine, Recording,
+    RunSpec, Sandbox, Stream, Termination,
 };
 
 use kiln::engine::untrusted;
@@ -192,27 +192,19 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
     });
 
     // Program output is untrusted: on a terminal only its SGR colours pass, every other control
-    // sequence is shown inert. Piped output stays byte-exact; the store keeps the raw text.
+    // sequence is shown inert. Piped output stays byte-exact; so does the store.
     let out_tty = std::io::stdout().is_terminal();
     let err_tty = std::io::stderr().is_terminal();
-    let shown = |text: &str, tty: bool| -> String {
-        if tty {
-            untrusted::keep_sgr(text).into_owned()
-        } else {
-            text.to_owned()
-        }
-    };
     let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
     let mut err = std::io::stderr().lock();
     let mut said_store_error = false;
     while let Some(batch) = handle.next_batch().await {
         for line in batch {
             let _ = match line.stream {
-                Stream::Stdout if out_tty => writeln!(out, "{}", shown(&line.text, true)),
-                Stream::Stdout => writeln!(out, "{}", line.text),
+                Stream::Stdout => write_line(&mut out, &line, out_tty),
                 Stream::Stderr => {
                     let _ = out.flush();
-                    writeln!(err, "{}", shown(&line.text, err_tty))
+                    write_line(&mut err, &line, err_tty)
                 }
             };
             recording.line(line);
@@ -253,8 +245,7 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         );
     }
-    let supervisor_rss = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
-        .map_or(0, |u| u.max_rss());
+    let supervisor_rss = own_peak_rss_kb();
     match ctx.format {
         Format::Json => {
             let mut v = serde_json::to_value(&outcome)?;
@@ -262,6 +253,8 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
             v["process_id"] = process_id.into();
             v["supervisor_max_rss_kb"] = supervisor_rss.into();
             v["log_lines_not_recorded"] = recorded.lines_dropped.into();
+            // SQL statements this command ran (opening the store, recording; see docs/sandbox.md).
+            v["db_statements"] = kiln::engine::store::statements_run().into();
             // The CLI's own phases around the engine's (see docs/sandbox.md).
             v["phases"]["db_open_us"] = open_us.into();
             v["phases"]["record_start_us"] = record_start_us.into();
@@ -271,6 +264,38 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
         Format::Human => eprintln!("{}", summary(&outcome, limits, recorded.lines_dropped)),
     }
     Ok(ExitCode::from(outcome.exit_code()))
+}
+
+/// Writes one line of the program's output: byte-exact, or for a terminal with only its SGR
+/// colours kept.
+fn write_line(w: &mut impl Write, line: &OutputLine, tty: bool) -> std::io::Result<()> {
+    if tty {
+        let text = untrusted::keep_sgr(&line.text);
+        if line.newline {
+            writeln!(w, "{text}")
+        } else {
+            write!(w, "{text}")
+        }
+    } else if line.is_text_line() {
+        writeln!(w, "{}", line.text)
+    } else {
+        w.write_all(&line.exact_bytes())
+    }
+}
+
+/// kiln's own peak resident memory in KiB (`VmHWM`). Not `getrusage`'s `ru_maxrss`: that
+/// starts at the size of the process that spawned kiln (the parent's peak carries over through
+/// `execve`), which made a busy test binary's 119-301 MB look like kiln's.
+fn own_peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|l| {
+                l.strip_prefix("VmHWM:")
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+        })
+        .unwrap_or(0)
 }
 
 /// Records and reports a run the sandbox could not set up (exit 125).

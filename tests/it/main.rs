@@ -30,6 +30,7 @@ mod pipeline_e2e;
 mod runner_engine;
 mod runner_export;
 mod runner_run;
+mod sandbox_bytes;
 mod sandbox_engine;
 mod sandbox_isolation;
 mod sandbox_limits;

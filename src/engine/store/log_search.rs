@@ -34,7 +34,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT stage_id, first_seq, line_count, lines FROM log_chunks
+                "SELECT stage_id, first_seq, line_count, lines, bytes FROM log_chunks
                  WHERE run_id = ?1 AND first_seq + line_count > ?2 ORDER BY first_seq",
             )
             .map_err(|e| self.err(e))?;
@@ -44,15 +44,21 @@ impl Store {
         let mut lines = Vec::new();
         let mut next = from_seq;
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            let (stage_id, first_seq, count, json): (Option<i64>, i64, i64, String) =
-                (|| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))()
-                    .map_err(|e| self.err(e))?;
-            if !may_match(&json) {
+            let (stage_id, first_seq, count, json, bytes): (
+                Option<i64>,
+                i64,
+                i64,
+                String,
+                Option<Vec<u8>>,
+            ) = (|| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))()
+                .map_err(|e| self.err(e))?;
+            // A byte chunk's text is not in its JSON: always decode it.
+            if bytes.is_none() && !may_match(&json) {
                 next = next.max(first_seq + count);
                 continue;
             }
             lines.clear();
-            self.decode_chunk(stage_id, first_seq, &json, &mut lines)?;
+            self.decode_row(stage_id, first_seq, &json, bytes.as_deref(), &mut lines, None)?;
             for line in lines.iter().filter(|l| l.seq >= from_seq) {
                 next = line.seq + 1;
                 if visit(line).is_break() {
