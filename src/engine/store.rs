@@ -47,8 +47,8 @@ pub use findings::StoredFinding;
 pub use gates::{GateRow, NewGate};
 pub use generations::{CachedResponse, Generation, NewGeneration, UsageRow};
 pub use logs::{
-    Appended, ExactLogLine, LogBytes, LogEntry, LogLevel, LogLine, LogStream, LogWriter, PRESENT_BYTES,
-    StoredLogLine,
+    Appended, ExactLogLine, LogBytes, LogEntry, LogLevel, LogLine, LogStream, LogWriter,
+    PRESENT_BYTES, StoredLogLine,
 };
 pub use migrate::SCHEMA_VERSION;
 pub use open::{Health, OpenMode};
@@ -186,9 +186,7 @@ impl Store {
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| self.err(e))?;
         let done = f(self).and_then(|r| {
-            self.conn
-                .execute_batch("COMMIT")
-                .map_err(|e| self.err(e))?;
+            self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
             Ok(r)
         });
         if done.is_err() && !self.conn.is_autocommit() {

@@ -53,7 +53,9 @@ fn ten_megabytes_of_random_bytes_round_trip_exactly() {
     let home = Home::new();
     let out = home
         .kiln()
-        .args(["--format", "json", "sandbox", "run", "--output", "20M", "--ro"])
+        .args([
+            "--format", "json", "sandbox", "run", "--output", "20M", "--ro",
+        ])
         .arg(dir.path())
         .args(["--", "/bin/cat"])
         .arg(&file)
@@ -105,12 +107,18 @@ fn mixed_text_and_binary_output_round_trips_exactly() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.stdout == want, "the piped output is byte-exact");
-    assert!(raw_log(&home, 1) == want, "the store gives back the same bytes");
+    assert!(
+        raw_log(&home, 1) == want,
+        "the store gives back the same bytes"
+    );
     let text = home.kiln().args(["logs", "1"]).output().unwrap();
     let text = String::from_utf8_lossy(&text.stdout).into_owned();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "line 1");
-    assert!(lines.contains(&"line 2") && lines.contains(&"line 3"), "{lines:?}");
+    assert!(
+        lines.contains(&"line 2") && lines.contains(&"line 3"),
+        "{lines:?}"
+    );
     assert_eq!(lines.last(), Some(&"tail"));
 }
 
@@ -134,5 +142,8 @@ fn a_recorded_run_costs_few_statements() {
     // Opening the store, the run and process rows in one transaction, finishing in one; the
     // log writer's own connection opens only for a run with output.
     assert!(quiet <= 40, "/bin/true ran {quiet} statements");
-    assert!(loud > quiet, "output opens the log writer: {loud} vs {quiet}");
+    assert!(
+        loud > quiet,
+        "output opens the log writer: {loud} vs {quiet}"
+    );
 }

@@ -45,7 +45,12 @@ pub struct OutputLine {
 
 impl OutputLine {
     /// The line from the bytes read (with the newline when `newline`).
-    pub(super) fn from_bytes(stream: Stream, ts_us: i64, mut bytes: Vec<u8>, newline: bool) -> Self {
+    pub(super) fn from_bytes(
+        stream: Stream,
+        ts_us: i64,
+        mut bytes: Vec<u8>,
+        newline: bool,
+    ) -> Self {
         if newline {
             bytes.pop();
         }

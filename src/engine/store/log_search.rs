@@ -50,15 +50,30 @@ impl Store {
                 i64,
                 String,
                 Option<Vec<u8>>,
-            ) = (|| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))()
-                .map_err(|e| self.err(e))?;
+            ) = (|| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            })()
+            .map_err(|e| self.err(e))?;
             // A byte chunk's text is not in its JSON: always decode it.
             if bytes.is_none() && !may_match(&json) {
                 next = next.max(first_seq + count);
                 continue;
             }
             lines.clear();
-            self.decode_row(stage_id, first_seq, &json, bytes.as_deref(), &mut lines, None)?;
+            self.decode_row(
+                stage_id,
+                first_seq,
+                &json,
+                bytes.as_deref(),
+                &mut lines,
+                None,
+            )?;
             for line in lines.iter().filter(|l| l.seq >= from_seq) {
                 next = line.seq + 1;
                 if visit(line).is_break() {

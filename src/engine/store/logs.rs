@@ -264,7 +264,10 @@ impl Store {
                         let bytes: &[u8] = if let [one] = parts.as_slice() {
                             &one.bytes
                         } else {
-                            joined = parts.iter().flat_map(|p| p.bytes.iter().copied()).collect::<Vec<u8>>();
+                            joined = parts
+                                .iter()
+                                .flat_map(|p| p.bytes.iter().copied())
+                                .collect::<Vec<u8>>();
                             &joined
                         };
                         let count = present(bytes).count();
@@ -344,7 +347,14 @@ impl Store {
         }
         let mut lines = Vec::with_capacity(have);
         for (stage_id, first_seq, json, bytes) in chunks.into_iter().rev() {
-            self.decode_row(stage_id, first_seq, &json, bytes.as_deref(), &mut lines, None)?;
+            self.decode_row(
+                stage_id,
+                first_seq,
+                &json,
+                bytes.as_deref(),
+                &mut lines,
+                None,
+            )?;
         }
         let skip = lines.len().saturating_sub(limit);
         lines.drain(..skip);
@@ -696,8 +706,11 @@ mod tests {
     #[test]
     fn byte_chunks_round_trip_exactly_and_read_as_lines() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("k.db"), &super::super::StoreConfig::default())
-            .unwrap();
+        let store = Store::open(
+            &dir.path().join("k.db"),
+            &super::super::StoreConfig::default(),
+        )
+        .unwrap();
         let run = store
             .start_run(&super::super::NewRun {
                 project_id: None,
@@ -740,7 +753,12 @@ mod tests {
         let texts: Vec<&str> = tail.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(
             texts,
-            ["a text line", "\u{fffd}\u{fffd} binary", "another", "no newline at the end"]
+            [
+                "a text line",
+                "\u{fffd}\u{fffd} binary",
+                "another",
+                "no newline at the end"
+            ]
         );
         assert_eq!(tail[3].stream, LogStream::Stderr);
         assert_eq!(tail[3].seq, presented as i64 + 3);
