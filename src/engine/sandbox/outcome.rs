@@ -95,16 +95,14 @@ impl OutputLine {
 
     /// [`OutputLine::exact_bytes`], taking the line.
     pub fn into_exact_bytes(self) -> Vec<u8> {
-        match self.raw {
-            Some(raw) => raw,
-            None => {
-                let mut b = self.text.into_bytes();
-                if self.newline {
-                    b.push(b'\n');
-                }
-                b
-            }
+        if let Some(raw) = self.raw {
+            return raw;
         }
+        let mut b = self.text.into_bytes();
+        if self.newline {
+            b.push(b'\n');
+        }
+        b
     }
 }
 

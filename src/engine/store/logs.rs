@@ -197,7 +197,7 @@ impl Store {
             return Ok(Appended::default());
         }
         let refs: Vec<&LogLine> = lines.iter().collect();
-        self.append_groups(run_id, vec![Group::Lines(refs)])
+        self.append_groups(run_id, &[Group::Lines(refs)])
     }
 
     /// Appends text lines and byte entries to run `run_id` in one transaction, in order. A byte
@@ -206,10 +206,10 @@ impl Store {
         if entries.is_empty() {
             return Ok(Appended::default());
         }
-        self.append_groups(run_id, groups(entries))
+        self.append_groups(run_id, &groups(entries))
     }
 
-    fn append_groups(&self, run_id: i64, groups: Vec<Group<'_>>) -> Result<Appended> {
+    fn append_groups(&self, run_id: i64, groups: &[Group<'_>]) -> Result<Appended> {
         // IMMEDIATE: take the write lock up front, so a concurrent writer makes us wait (up to
         // `busy_timeout_ms`) instead of failing at once when a read upgrades to a write.
         let tx = rusqlite::Transaction::new_unchecked(
@@ -233,7 +233,7 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(|e| self.err(e))?;
-            for group in &groups {
+            for group in groups {
                 match group {
                     Group::Lines(lines) => {
                         let kept = &lines[..lines.len().min(room)];
