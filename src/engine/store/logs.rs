@@ -264,10 +264,13 @@ impl Store {
                         let bytes: &[u8] = if let [one] = parts.as_slice() {
                             &one.bytes
                         } else {
-                            joined = parts
-                                .iter()
-                                .flat_map(|p| p.bytes.iter().copied())
-                                .collect::<Vec<u8>>();
+                            joined = parts.iter().fold(
+                                Vec::with_capacity(parts.iter().map(|p| p.bytes.len()).sum()),
+                                |mut all, p| {
+                                    all.extend_from_slice(&p.bytes);
+                                    all
+                                },
+                            );
                             &joined
                         };
                         let count = present(bytes).count();
