@@ -70,7 +70,9 @@ api_runs = 200
 api = json.loads(subprocess.run([api_bin, str(api_runs)], check=True, capture_output=True).stdout)
 rows.insert(0, (f"{api_runs} sequential /bin/true runs through the engine API, per run (median)", rows[0][1], rows[0][2], api["median_ms"]))
 last = subprocess.run(kiln_run[:1] + ["--format", "json"] + kiln_run[1:] + ["/bin/true"], capture_output=True, text=True)
-phases = json.loads(last.stderr.strip().splitlines()[-1])["phases"]
+last_summary = json.loads(last.stderr.strip().splitlines()[-1])
+phases = last_summary["phases"]
+statements = last_summary.get("db_statements")
 runs = max(3, n // 10)
 b = median_ms(bwrap + ["/usr/bin/python3", "-c", flood], runs)
 k = median_ms(kiln_big + ["/usr/bin/python3", "-c", flood], runs)
@@ -87,5 +89,6 @@ for label, b, u, k in rows:
     print(f"| {label} | {b:.1f} | {us} | {k:.1f} | {k / b:.2f}x |")
 print(f"\nengine API, median per phase of {api_runs} runs (us): " + ", ".join(f"{k[:-3]} {api[k]}" for k in ["prepare_us", "spawn_us", "setup_us", "sandbox_us", "teardown_us"]))
 print("one CLI run of /bin/true, phases (us): " + ", ".join(f"{k[:-3]} {v}" for k, v in phases.items()))
+print(f"one CLI run of /bin/true, SQL statements: {statements}")
 print(f"\n100 MB captured at {100 / (rows[-1][3] / 1000):.0f} MB/s (kiln, including sandbox start-up)")
 PYEOF

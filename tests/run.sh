@@ -14,8 +14,8 @@ done
 echo "== cargo test"
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked "$@"
-# Memory bounds are measured alone: beside the parallel suite, a CPU-starved store writer lets
-# kiln's output queue grow (seen: 119 MB against the 64 MiB bound; see docs/sandbox.md).
+# The memory-bound tests move 100 MB and 20 MB of output: CPU-heavy on 2 cores, so they run
+# after the parallel suite (kiln's own peak is VmHWM; see docs/sandbox.md).
 cargo test --locked --test it -- --ignored --exact --test-threads=1 \
     sandbox_engine::hundred_megabytes_of_output_in_bounded_memory \
     sandbox_recording::lines_past_the_queue_bound_are_counted_and_reported

@@ -1,6 +1,8 @@
-//! `kiln logs RUN [-f] [--stage S]`: a run's log lines from the store (read-only); `-f` keeps
-//! printing new lines until the run ends. Program output is untrusted: shown inert.
+//! `kiln logs RUN [-f] [--stage S] [--raw]`: a run's log lines from the store (read-only); `-f`
+//! keeps printing new lines until the run ends. Program output is untrusted: shown inert, or
+//! with `--raw` written byte for byte as the program wrote it (refused on a terminal).
 
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -19,9 +21,21 @@ pub(crate) struct Args {
     /// Only lines of stages with this name
     #[arg(long)]
     stage: Option<String>,
+    /// Write the output exactly as the program wrote it (bytes, nothing escaped); only to a
+    /// pipe or file, never to a terminal
+    #[arg(long)]
+    raw: bool,
 }
 
+/// Lines per read with `--raw` (a byte chunk's line is up to 64 KiB: at most 16 MiB at once).
+const RAW_PAGE: usize = 256;
+
 pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
+    if args.raw && std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "refusing to write raw program output to a terminal (it may hold control sequences); redirect it to a file or a pipe, or drop --raw"
+        );
+    }
     let store = Store::open_read_only(&ctx.paths.db, &ctx.config.config.store)?;
     store.run(args.run)?;
     let mut feed = if args.follow {
@@ -40,20 +54,41 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
                 .collect(),
             None => Vec::new(),
         };
-        let lines = store.log_range(args.run, next, 10_000)?;
-        for l in &lines {
-            next = next.max(l.seq + 1);
-            if args.stage.is_some() && !l.stage_id.is_some_and(|s| stages.contains(&s)) {
-                continue;
+        let wanted = |stage_id: Option<i64>| {
+            args.stage.is_none() || stage_id.is_some_and(|s| stages.contains(&s))
+        };
+        let mut out = std::io::stdout().lock();
+        let read = if args.raw {
+            let lines = store.log_range_exact(args.run, next, RAW_PAGE)?;
+            for l in &lines {
+                next = next.max(l.line.seq + 1);
+                if wanted(l.line.stage_id) {
+                    out.write_all(&l.bytes)?;
+                }
             }
-            if ctx.format == Format::Json {
-                println!("{}", serde_json::to_string(l)?);
-            } else {
-                println!("{}", inert(&l.text));
+            lines.len()
+        } else {
+            let lines = store.log_range(args.run, next, 10_000)?;
+            for l in &lines {
+                next = next.max(l.seq + 1);
+                if !wanted(l.stage_id) {
+                    continue;
+                }
+                if ctx.format == Format::Json {
+                    writeln!(out, "{}", serde_json::to_string(l)?)?;
+                } else {
+                    writeln!(out, "{}", inert(&l.text))?;
+                }
             }
+            lines.len()
+        };
+        out.flush()?;
+        drop(out);
+        if args.raw && read > 0 {
+            continue;
         }
         let Some(feed) = feed.as_mut() else { break };
-        if lines.is_empty() {
+        if read == 0 {
             if store.run(args.run)?.status.is_finished() {
                 break;
             }

@@ -215,8 +215,7 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         );
     }
-    let supervisor_rss = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
-        .map_or(0, |u| u.max_rss());
+    let supervisor_rss = own_peak_rss_kb();
     match ctx.format {
         Format::Json => {
             let mut v = serde_json::to_value(&outcome)?;
@@ -224,6 +223,8 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
             v["process_id"] = process.get().into();
             v["supervisor_max_rss_kb"] = supervisor_rss.into();
             v["log_lines_not_recorded"] = lines_not_recorded.into();
+            // SQL statements this command ran (opening the store, recording; see docs/sandbox.md).
+            v["db_statements"] = kiln::engine::store::statements_run().into();
             // The phases around the sandbox's own (see docs/sandbox.md): starting the engine
             // (opening the database), and the engine's recording.
             v["phases"]["db_open_us"] = open_us.into();
@@ -390,17 +391,10 @@ impl Output {
         let mut err = std::io::stderr().lock();
         for line in batch {
             let _ = match line.stream {
-                Stream::Stdout if self.out_tty => {
-                    writeln!(self.out, "{}", untrusted::keep_sgr(&line.text))
-                }
-                Stream::Stdout => writeln!(self.out, "{}", line.text),
+                Stream::Stdout => write_line(&mut self.out, line, self.out_tty),
                 Stream::Stderr => {
                     let _ = self.out.flush();
-                    if self.err_tty {
-                        writeln!(err, "{}", untrusted::keep_sgr(&line.text))
-                    } else {
-                        writeln!(err, "{}", line.text)
-                    }
+                    write_line(&mut err, line, self.err_tty)
                 }
             };
         }
@@ -411,6 +405,38 @@ impl Output {
     fn flush(&mut self) {
         let _ = self.out.flush();
     }
+}
+
+/// Writes one line of the program's output: byte-exact, or for a terminal with only its SGR
+/// colours kept.
+fn write_line(w: &mut impl Write, line: &OutputLine, tty: bool) -> std::io::Result<()> {
+    if tty {
+        let text = untrusted::keep_sgr(&line.text);
+        if line.newline {
+            writeln!(w, "{text}")
+        } else {
+            write!(w, "{text}")
+        }
+    } else if line.is_text_line() {
+        writeln!(w, "{}", line.text)
+    } else {
+        w.write_all(&line.exact_bytes())
+    }
+}
+
+/// kiln's own peak resident memory in KiB (`VmHWM`). Not `getrusage`'s `ru_maxrss`: that
+/// starts at the size of the process that spawned kiln (the parent's peak carries over through
+/// `execve`), which made a busy test binary's 119-301 MB look like kiln's.
+fn own_peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|l| {
+                l.strip_prefix("VmHWM:")
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+        })
+        .unwrap_or(0)
 }
 
 fn secs(ms: u64) -> String {

@@ -26,6 +26,7 @@ mod runs;
 mod services;
 mod space;
 mod test_results;
+mod trace;
 mod trust;
 mod writer;
 
@@ -43,7 +44,10 @@ pub use findings::StoredFinding;
 pub use gates::{GateRow, NewGate};
 pub use generations::{CachedResponse, Generation, NewGeneration, UsageRow};
 pub use log_search::LogLineRef;
-pub use logs::{Appended, LogLevel, LogLine, LogStream, LogWriter, StoredLogLine};
+pub use logs::{
+    Appended, ExactLogLine, LogBytes, LogEntry, LogLevel, LogLine, LogStream, LogWriter,
+    PRESENT_BYTES, StoredLogLine,
+};
 pub use migrate::SCHEMA_VERSION;
 pub use open::{Health, OpenMode};
 pub use pipeline::{NewStage, StageRow, TestResultRow};
@@ -53,6 +57,7 @@ pub use retention::{PruneReport, Sizes};
 pub use runs::{NewRun, Run, RunKind, Stage, StageKind, Status};
 pub use services::{NewService, ServiceRecord};
 pub use test_results::{StoredTestResult, TestCase, TestOutcome};
+pub use trace::statements_run;
 pub use trust::TrustedConfig;
 pub use writer::{OwnChanges, StoreWriter, WriteError};
 
@@ -169,6 +174,23 @@ impl Store {
     /// The runs found orphaned and marked `interrupted` when this handle opened for writing.
     pub fn interrupted_at_open(&self) -> &[i64] {
         &self.interrupted
+    }
+
+    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`): its writes commit together (one
+    /// commit instead of one per statement) or not at all. `f` must not open a transaction of
+    /// its own (e.g. [`Store::append_logs`]).
+    pub fn in_transaction<R>(&self, f: impl FnOnce(&Store) -> Result<R>) -> Result<R> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.err(e))?;
+        let done = f(self).and_then(|r| {
+            self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
+            Ok(r)
+        });
+        if done.is_err() && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        done
     }
 
     /// Maps a rusqlite error to a store error that names this database.

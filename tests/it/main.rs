@@ -33,6 +33,7 @@ mod pipeline_smoke;
 mod runner_engine;
 mod runner_export;
 mod runner_run;
+mod sandbox_bytes;
 mod sandbox_engine;
 mod sandbox_isolation;
 mod sandbox_limits;

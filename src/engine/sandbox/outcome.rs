@@ -25,13 +25,85 @@ impl Stream {
     }
 }
 
-/// One line of output (without its newline; invalid UTF-8 replaced).
+/// One line of output (without its newline; invalid UTF-8 replaced), or a piece of a longer
+/// line (newline-free output comes in pieces: then `newline` is false).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OutputLine {
     pub stream: Stream,
     /// Microseconds since the Unix epoch, when kiln read it.
     pub ts_us: i64,
     pub text: String,
+    /// Whether a newline ended it (false for a piece of a long or newline-free output, and for
+    /// an unterminated last line).
+    #[serde(skip)]
+    pub newline: bool,
+    /// The exact bytes (with the newline, if any) when they are not valid UTF-8; `text` is then
+    /// their lossy form.
+    #[serde(skip)]
+    pub raw: Option<Vec<u8>>,
+}
+
+impl OutputLine {
+    /// The line from the bytes read (with the newline when `newline`).
+    pub(super) fn from_bytes(
+        stream: Stream,
+        ts_us: i64,
+        mut bytes: Vec<u8>,
+        newline: bool,
+    ) -> Self {
+        if newline {
+            bytes.pop();
+        }
+        let (text, raw) = match String::from_utf8(bytes) {
+            Ok(text) => (text, None),
+            Err(e) => {
+                let mut raw = e.into_bytes();
+                let text = String::from_utf8_lossy(&raw).into_owned();
+                if newline {
+                    raw.push(b'\n');
+                }
+                (text, Some(raw))
+            }
+        };
+        Self {
+            stream,
+            ts_us,
+            text,
+            newline,
+            raw,
+        }
+    }
+
+    /// Whether the program wrote exactly `text` and a newline (a plain text line).
+    pub fn is_text_line(&self) -> bool {
+        self.newline && self.raw.is_none()
+    }
+
+    /// The exact bytes the program wrote (with the newline, if one ended them).
+    pub fn exact_bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        match &self.raw {
+            Some(raw) => std::borrow::Cow::Borrowed(raw),
+            None if self.newline => {
+                let mut b = Vec::with_capacity(self.text.len() + 1);
+                b.extend_from_slice(self.text.as_bytes());
+                b.push(b'\n');
+                std::borrow::Cow::Owned(b)
+            }
+            None => std::borrow::Cow::Borrowed(self.text.as_bytes()),
+        }
+    }
+
+    /// [`OutputLine::exact_bytes`], taking the line.
+    pub fn into_exact_bytes(self) -> Vec<u8> {
+        if let Some(raw) = self.raw {
+            return raw;
+        }
+        let mut b = self.text.into_bytes();
+        if self.newline {
+            b.push(b'\n');
+        }
+        b
+    }
 }
 
 /// A limit that stopped the run (or, for pids and disk, was reached).

@@ -1,6 +1,9 @@
 //! Output streaming: two reader tasks split the init's stdout and stderr pipes into lines,
 //! apply the output caps under one lock (never held across an await) and send batches through
 //! a bounded channel, so memory stays bounded whatever the program writes.
+//!
+//! A line of up to [`MAX_LINE`] bytes comes whole; longer or newline-free output comes in
+//! pieces of [`MAX_LINE`] bytes (`newline` false), byte-exact (`raw` keeps invalid UTF-8).
 
 use std::sync::{Arc, Mutex};
 
@@ -9,8 +12,12 @@ use tokio::sync::{Notify, mpsc};
 
 use super::outcome::{OutputLine, Stream};
 
-/// Longest line delivered as one; longer lines are split.
-const MAX_LINE: usize = 64 << 10;
+/// Longest line delivered as one; longer lines and newline-free output come in pieces of this
+/// size. With the channel's 16 batches per stream this bounds the bytes in flight to 4 MiB.
+const MAX_LINE: usize = 256 << 10;
+/// A piece at least this long is probably newline-free output: its buffer is sized for a
+/// whole [`MAX_LINE`] piece at once instead of growing by doubling.
+const BIG_PIECE: usize = 16 << 10;
 
 /// Output accounting shared by the two readers.
 #[derive(Debug, Default)]
@@ -92,11 +99,12 @@ fn last_line(shared: &Shared, stream: Stream, pending: &[u8]) -> Option<OutputLi
     }
     c.delivered_bytes += len;
     c.lines += 1;
-    Some(OutputLine {
+    Some(OutputLine::from_bytes(
         stream,
-        ts_us: now_us(),
-        text: String::from_utf8_lossy(pending).into_owned(),
-    })
+        now_us(),
+        pending.to_vec(),
+        false,
+    ))
 }
 
 /// Splits freshly read bytes into lines, applying the output caps. Runs under the counters'
@@ -121,36 +129,33 @@ fn ingest(
     }
     let mut rest = data;
     while !rest.is_empty() {
-        let (piece, complete) = match rest.iter().position(|&b| b == b'\n') {
-            Some(i) if pending.len() + i <= MAX_LINE => (&rest[..=i], true),
-            _ => {
-                let room = MAX_LINE.saturating_sub(pending.len()).min(rest.len());
-                (&rest[..room], pending.len() + room >= MAX_LINE)
-            }
+        let window = &rest[..rest.len().min(MAX_LINE - pending.len())];
+        let (piece, newline) = match memchr::memchr(b'\n', window) {
+            Some(i) => (&rest[..=i], true),
+            None => (window, false),
         };
-        let len = (pending.len() + piece.len()) as u64;
-        if complete {
-            if c.delivered_bytes + len > shared.max_bytes || c.lines + 1 > shared.max_lines {
+        let len = pending.len() + piece.len();
+        if newline || len >= MAX_LINE {
+            if c.delivered_bytes + len as u64 > shared.max_bytes || c.lines + 1 > shared.max_lines {
                 c.capped = true;
                 c.dropped += (pending.len() + rest.len()) as u64;
                 pending.clear();
                 shared.capped.notify_one();
                 return;
             }
-            c.delivered_bytes += len;
+            c.delivered_bytes += len as u64;
             c.lines += 1;
-            pending.extend_from_slice(piece);
-            let mut text = std::mem::take(pending);
-            if text.last() == Some(&b'\n') {
-                text.pop();
-            }
-            batch.push(OutputLine {
-                stream,
-                ts_us,
-                text: String::from_utf8(text)
-                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-            });
+            let bytes = if pending.is_empty() {
+                piece.to_vec()
+            } else {
+                pending.extend_from_slice(piece);
+                std::mem::take(pending)
+            };
+            batch.push(OutputLine::from_bytes(stream, ts_us, bytes, newline));
         } else {
+            if pending.is_empty() && piece.len() >= BIG_PIECE {
+                pending.reserve_exact(MAX_LINE);
+            }
             pending.extend_from_slice(piece);
         }
         rest = &rest[piece.len()..];

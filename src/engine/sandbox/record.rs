@@ -2,8 +2,11 @@
 //! existing pipeline run and stage), its `processes` row, and every output line.
 //!
 //! Lines go to a writer thread with its own connection, so a slow or locked database never
-//! stalls the output loop (nor, through the pipes, the program). The thread writes batches (one
-//! transaction per 4096 lines or 100 ms); a failed write keeps the batch and retries with
+//! stalls the output loop (nor, through the pipes, the program). The thread and its connection
+//! start with the first line (a run without output costs no second connection). It writes
+//! batches (one transaction per 4096 entries, 4 MiB or 100 ms); text lines are stored as text,
+//! everything else (newline-free or binary output) byte-exact as byte chunks. The process row
+//! and its run are inserted in one transaction, and finished in one; a failed write keeps the batch and retries with
 //! backoff while the program runs. Memory is bounded: lines waiting for the store may use at
 //! most [`QUEUE_BYTES`]. When the queue is full, a store that works but lags slows the output
 //! loop down (no line is lost to a slow disk); a store that fails makes new lines count as
@@ -18,8 +21,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::engine::store::{
-    self, LogLevel, LogLine, LogStream, NewProcess, NewRun, ProcessEnd, ProcessStatus, RunKind,
-    Status, Store,
+    self, LogBytes, LogEntry, LogLevel, LogLine, LogStream, NewProcess, NewRun, PRESENT_BYTES,
+    ProcessEnd, ProcessStatus, RunKind, Status, Store, StoreConfig,
 };
 
 use super::Error;
@@ -30,8 +33,10 @@ use super::run::{Isolation, RunSpec};
 pub const QUEUE_BYTES: u64 = 16 << 20;
 /// Accounted per line on top of its text (the struct and allocator overhead).
 const LINE_OVERHEAD: u64 = 64;
-/// Lines per transaction.
+/// Entries per transaction.
 const BATCH_LINES: usize = 4096;
+/// Bytes per transaction (byte chunks are large).
+const BATCH_BYTES: u64 = 4 << 20;
 /// Longest time a line waits before its batch is written.
 const MAX_DELAY: Duration = Duration::from_millis(100);
 const FIRST_RETRY: Duration = Duration::from_millis(50);
@@ -63,7 +68,7 @@ impl Shared {
         self.room.notify_all();
     }
 
-    fn set_error(&self, e: &store::Error) {
+    fn set_error(&self, e: &dyn std::fmt::Display) {
         self.failing.store(true, Ordering::Release);
         let mut slot = self
             .error
@@ -101,8 +106,10 @@ pub struct Recording<'a> {
     own_run: Option<i64>,
     stage_id: Option<i64>,
     process_id: i64,
-    lines: Option<Sender<LogLine>>,
+    lines: Option<Sender<LogEntry>>,
     writer: Option<JoinHandle<()>>,
+    /// Where the writer thread opens its connection, until it is started by the first line.
+    writer_store: Option<(std::path::PathBuf, StoreConfig)>,
     shared: Arc<Shared>,
 }
 
@@ -114,56 +121,71 @@ impl<'a> Recording<'a> {
         spec: &RunSpec,
         run: Option<(i64, Option<i64>)>,
     ) -> Result<Self, crate::engine::Error> {
-        let (run_id, stage_id, own_run) = if let Some((run_id, stage_id)) = run {
-            (run_id, stage_id, None)
-        } else {
-            let r = store.start_run(&NewRun {
-                project_id: None,
-                request_id: None,
-                kind: RunKind::Sandbox,
+        // One transaction (one commit) for the run and its process row.
+        let (run_id, stage_id, own_run, process_id) = store.in_transaction(|store| {
+            let (run_id, stage_id, own_run) = if let Some((run_id, stage_id)) = run {
+                (run_id, stage_id, None)
+            } else {
+                let r = store.start_run(&NewRun {
+                    project_id: None,
+                    request_id: None,
+                    kind: RunKind::Sandbox,
+                })?;
+                (r.id, None, Some(r.id))
+            };
+            let process_id = store.insert_process(&NewProcess {
+                run_id: Some(run_id),
+                stage_id,
+                argv: &spec.argv,
+                workdir: spec.workdir.as_deref(),
+                limits: recorded_limits(spec),
+                isolation: serde_json::json!({ "mode": spec.isolation }),
             })?;
-            (r.id, None, Some(r.id))
-        };
-        let process_id = store.insert_process(&NewProcess {
-            run_id: Some(run_id),
-            stage_id,
-            argv: &spec.argv,
-            workdir: spec.workdir.as_deref(),
-            limits: recorded_limits(spec),
-            isolation: serde_json::json!({ "mode": spec.isolation }),
+            Ok((run_id, stage_id, own_run, process_id))
         })?;
-        let (path, config) = (store.path().to_owned(), store.config().clone());
-        let shared = Arc::new(Shared::default());
-        // Unbounded as a channel: `QUEUE_BYTES` bounds it.
-        let (tx, rx) = std::sync::mpsc::channel();
-        let writer = {
-            let shared = shared.clone();
-            std::thread::Builder::new()
-                .name("kiln-log-writer".into())
-                // The writer's own connection opens on its thread, while the sandbox starts.
-                .spawn(move || match Store::open(&path, &config) {
-                    Ok(conn) => write_lines(&conn, run_id, &rx, &shared),
-                    Err(e) => {
-                        shared.set_error(&e);
-                        let lost = rx.iter().count() as u64;
-                        shared.dropped.fetch_add(lost, Ordering::AcqRel);
-                    }
-                })
-                .map_err(|source| Error::Io {
-                    what: "start the log writer".into(),
-                    source,
-                })?
-        };
         Ok(Self {
             store,
             run_id,
             own_run,
             stage_id,
             process_id,
-            lines: Some(tx),
-            writer: Some(writer),
-            shared,
+            lines: None,
+            writer: None,
+            writer_store: Some((store.path().to_owned(), store.config().clone())),
+            shared: Arc::new(Shared::default()),
         })
+    }
+
+    /// Starts the writer thread (on the first line). A thread that cannot start is a store
+    /// error: the lines are counted as dropped.
+    fn start_writer(&mut self) {
+        let Some((path, config)) = self.writer_store.take() else {
+            return;
+        };
+        let run_id = self.run_id;
+        let shared = self.shared.clone();
+        // Unbounded as a channel: `QUEUE_BYTES` bounds it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("kiln-log-writer".into())
+            .spawn(move || match Store::open(&path, &config) {
+                Ok(conn) => write_lines(&conn, run_id, &rx, &shared),
+                Err(e) => {
+                    shared.set_error(&e);
+                    let lost = rx.iter().count() as u64;
+                    shared.dropped.fetch_add(lost, Ordering::AcqRel);
+                }
+            });
+        match spawned {
+            Ok(writer) => {
+                self.lines = Some(tx);
+                self.writer = Some(writer);
+            }
+            Err(e) => {
+                self.shared
+                    .set_error(&format!("cannot start the log writer: {e}"));
+            }
+        }
     }
 
     pub fn process_id(&self) -> i64 {
@@ -182,15 +204,33 @@ impl<'a> Recording<'a> {
             Stream::Stdout => (LogStream::Stdout, LogLevel::Info),
             Stream::Stderr => (LogStream::Stderr, LogLevel::Warn),
         };
-        let cost = line.text.len() as u64 + LINE_OVERHEAD;
-        let line = LogLine {
-            stage_id: self.stage_id,
-            ts: line.ts_us,
-            stream,
-            level,
-            text: line.text,
+        let (stage_id, ts) = (self.stage_id, line.ts_us);
+        // Plain text lines are stored as text; anything else byte-exact.
+        let line = if line.is_text_line() && line.text.len() <= PRESENT_BYTES {
+            LogEntry::Line(LogLine {
+                stage_id,
+                ts,
+                stream,
+                level,
+                text: line.text,
+            })
+        } else {
+            LogEntry::Bytes(LogBytes {
+                stage_id,
+                ts,
+                stream,
+                level,
+                bytes: line.into_exact_bytes(),
+            })
         };
-        let Some(tx) = &self.lines else { return };
+        let cost = line.len() as u64 + LINE_OVERHEAD;
+        if self.writer_store.is_some() {
+            self.start_writer();
+        }
+        let Some(tx) = &self.lines else {
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
         loop {
             // The only producer: nobody else adds between this check and the add below.
             if self.shared.queued_bytes.load(Ordering::Acquire) + cost <= QUEUE_BYTES {
@@ -265,21 +305,26 @@ impl<'a> Recording<'a> {
                 (status, end, run_status(o), None)
             }
         };
-        if report.lines_dropped > 0 {
-            self.store
-                .add_dropped_log_lines(self.run_id, report.lines_dropped)?;
-            if let Some(e) = &report.error {
-                run_status = Status::Failed;
-                error.get_or_insert_with(|| {
-                    format!("{} output lines not recorded: {e}", report.lines_dropped)
-                });
+        if report.lines_dropped > 0
+            && let Some(e) = &report.error
+        {
+            run_status = Status::Failed;
+            error.get_or_insert_with(|| {
+                format!("{} output lines not recorded: {e}", report.lines_dropped)
+            });
+        }
+        // One transaction (one commit) for the dropped count, the process row and the run.
+        let (run_id, process_id, own_run) = (self.run_id, self.process_id, self.own_run);
+        self.store.in_transaction(|store| {
+            if report.lines_dropped > 0 {
+                store.add_dropped_log_lines(run_id, report.lines_dropped)?;
             }
-        }
-        self.store.finish_process(self.process_id, status, &end)?;
-        if let Some(run_id) = self.own_run {
-            self.store
-                .finish_run(run_id, run_status, error.as_deref())?;
-        }
+            store.finish_process(process_id, status, &end)?;
+            if let Some(run_id) = own_run {
+                store.finish_run(run_id, run_status, error.as_deref())?;
+            }
+            Ok(())
+        })?;
         Ok(report)
     }
 
@@ -367,8 +412,8 @@ fn run_status(o: &Outcome) -> Status {
 /// The writer thread: batches lines, writes them, keeps a failed batch and retries it with
 /// backoff. After the channel closes it retries a locked database for up to its busy timeout
 /// more, then counts what is left as dropped.
-fn write_lines(store: &Store, run_id: i64, rx: &Receiver<LogLine>, shared: &Shared) {
-    let mut batch: Vec<LogLine> = Vec::new();
+fn write_lines(store: &Store, run_id: i64, rx: &Receiver<LogEntry>, shared: &Shared) {
+    let mut batch: Vec<LogEntry> = Vec::new();
     let mut batch_bytes = 0u64;
     let mut oldest: Option<Instant> = None;
     let mut retry_at: Option<Instant> = None;
@@ -389,9 +434,9 @@ fn write_lines(store: &Store, run_id: i64, rx: &Receiver<LogLine>, shared: &Shar
                 Ok(first) => {
                     let mut next = Some(first);
                     while let Some(line) = next {
-                        batch_bytes += line.text.len() as u64 + LINE_OVERHEAD;
+                        batch_bytes += line.len() as u64 + LINE_OVERHEAD;
                         batch.push(line);
-                        next = if batch.len() < BATCH_LINES {
+                        next = if batch.len() < BATCH_LINES && batch_bytes < BATCH_BYTES {
                             rx.try_recv().ok()
                         } else {
                             None
@@ -407,10 +452,11 @@ fn write_lines(store: &Store, run_id: i64, rx: &Receiver<LogLine>, shared: &Shar
         }
         let due = closed_at.is_some()
             || batch.len() >= BATCH_LINES
+            || batch_bytes >= BATCH_BYTES
             || oldest.is_some_and(|t| t.elapsed() >= MAX_DELAY);
         let may_retry = retry_at.is_none_or(|t| Instant::now() >= t);
         if due && may_retry && !batch.is_empty() {
-            match store.append_logs(run_id, &batch) {
+            match store.append_log_entries(run_id, &batch) {
                 Ok(_) => {
                     shared.queued_bytes.fetch_sub(batch_bytes, Ordering::AcqRel);
                     shared.failing.store(false, Ordering::Release);

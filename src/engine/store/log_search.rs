@@ -72,7 +72,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT stage_id, first_seq, line_count, lines FROM log_chunks
+                "SELECT stage_id, first_seq, line_count, lines, bytes FROM log_chunks
                  WHERE run_id = ?1 AND first_seq + line_count > ?2 ORDER BY first_seq",
             )
             .map_err(|e| self.err(e))?;
@@ -80,6 +80,7 @@ impl Store {
             .query(params![run_id, from_seq])
             .map_err(|e| self.err(e))?;
         let mut next = from_seq;
+        let mut decoded = Vec::new();
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
             let (stage_id, first_seq, count): (Option<i64>, i64, i64) =
                 (|| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))().map_err(|e| self.err(e))?;
@@ -96,6 +97,30 @@ impl Store {
                     })
                 })
                 .map_err(|e| self.err(e))?;
+            let bytes = row
+                .get_ref(4)
+                .map(|v| v.as_blob_or_null().ok().flatten())
+                .map_err(|e| self.err(e))?;
+            if let Some(bytes) = bytes {
+                // A byte chunk's text is not in its JSON: always decode it, owned.
+                decoded.clear();
+                self.decode_row(stage_id, first_seq, json, Some(bytes), &mut decoded, None)?;
+                for l in decoded.iter().filter(|l| l.seq >= from_seq) {
+                    next = l.seq + 1;
+                    let line = LogLineRef {
+                        seq: l.seq,
+                        stage_id: l.stage_id,
+                        ts: l.ts,
+                        stream: l.stream,
+                        level: l.level,
+                        text: &l.text,
+                    };
+                    if visit(&line).is_break() {
+                        return Ok(next);
+                    }
+                }
+                continue;
+            }
             if !may_match(json) {
                 next = next.max(first_seq + count);
                 continue;
