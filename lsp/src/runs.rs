@@ -102,6 +102,7 @@ impl Runs {
             tests_op: None,
             tests_pending: None,
             lenses: HashMap::new(),
+            waiting: HashMap::new(),
         };
         tokio::spawn(owner.run(rx));
         Self { tx }
@@ -193,6 +194,8 @@ struct Owner {
     tests_pending: Option<Args>,
     /// The last result per generated function: uri → (line, summary).
     lenses: HashMap<String, Vec<(u32, String)>>,
+    /// Commands sent with `wait`: answered when their operation ends.
+    waiting: HashMap<OpId, oneshot::Sender<Result<serde_json::Value, String>>>,
 }
 
 async fn next_event(events: &mut Option<Events>) -> Option<Envelope> {
@@ -268,8 +271,22 @@ impl Owner {
                 args,
                 reply,
             } => {
+                let wait = args.wait;
                 let answer = self.execute(&command, args).await;
-                let _ = reply.send(answer);
+                let started = answer
+                    .as_ref()
+                    .ok()
+                    .and_then(|v| v["op"].as_u64())
+                    .and_then(|op| self.inflight.keys().copied().find(|o| o.get() == op));
+                match started {
+                    // The answer waits for the run's end (see `Args::wait`).
+                    Some(op) if wait => {
+                        self.waiting.insert(op, reply);
+                    }
+                    _ => {
+                        let _ = reply.send(answer);
+                    }
+                }
             }
             RunMsg::Lenses { uri, reply } => {
                 let lenses = if self.settings.code_lens {
@@ -374,15 +391,15 @@ impl Owner {
                 Ok(serde_json::json!({ "cancelled": ops.len() }))
             }
             commands::NOT_A_PROBLEM => {
-                // The verdict is logged with the finding; recording it in the store needs an
-                // engine operation that takes an unrecorded finding (see docs/lsp.md).
-                tracing::info!(
-                    rule = args.rule.as_deref().unwrap_or(""),
-                    uri = args.uri.as_deref().unwrap_or(""),
-                    line = args.line.unwrap_or(0),
-                    "finding marked as not a problem"
-                );
-                Ok(serde_json::json!({ "recorded": false }))
+                let paths = self.process.paths.clone().ok_or(
+                    "kiln cannot find a home directory: set HOME or the XDG directories for kiln-lsp",
+                )?;
+                let root = self.root.clone();
+                tokio::task::spawn_blocking(move || {
+                    crate::feedback::not_a_problem(&paths, root.as_deref(), &args)
+                })
+                .await
+                .map_err(|e| format!("kiln: recording the verdict failed: {e}"))?
             }
             other => Err(format!("unknown command '{other}'")),
         }
@@ -422,12 +439,30 @@ impl Owner {
                     .get(s..=e.min(lines.len().saturating_sub(1)))
                     .map(|l| l.join("\n"))
                     .unwrap_or_default();
-                Some((doc.path.clone(), doc.language(), f.map(|f| f.name), code))
+                Some((
+                    doc.path.clone(),
+                    doc.language(),
+                    f.map(|f| f.name),
+                    code,
+                    doc.text().to_owned(),
+                ))
             })
             .await
             .flatten()
             .ok_or_else(|| format!("'{uri_text}' is not open in kiln-lsp"))?;
-        let (path, lang, name, code) = snapshot;
+        let (path, lang, name, code, text) = snapshot;
+        // The buffer as the editor has it (maybe unsaved, maybe never saved) is the context.
+        let context_name = path
+            .as_deref()
+            .map(|p| {
+                self.root
+                    .as_deref()
+                    .and_then(|r| p.strip_prefix(r).ok())
+                    .unwrap_or_else(|| p.file_name().map_or(p, std::path::Path::new))
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .unwrap_or_else(|| "untitled".into());
         let name = args
             .function
             .clone()
@@ -459,10 +494,12 @@ impl Owner {
             project: self.project(),
             root: self.root.clone(),
             language: Some(lang.name().to_owned()),
-            files: path.into_iter().collect(),
+            files: Vec::new(),
+            context: std::iter::once((context_name, text)).collect(),
             stages: None,
             models: self.settings.models.clone(),
             origin: Origin::Lsp,
+            sandbox: self.settings.sandbox.limits(),
             ..StartRunParams::default()
         };
         let op = engine.submit(Op::StartRun(params));
@@ -488,6 +525,7 @@ impl Owner {
             project: self.project(),
             run_tests: true,
             origin: Origin::Lsp,
+            sandbox: self.settings.sandbox.limits(),
         }));
         self.tests_op = Some(op);
         let uri = args.uri.and_then(|u| u.parse().ok());
@@ -675,6 +713,13 @@ impl Owner {
             if f.artifacts {
                 self.apply_artifacts(run, f.uri.as_ref()).await;
             }
+        }
+        if let Some(reply) = self.waiting.remove(&op) {
+            let _ = reply.send(Ok(serde_json::json!({
+                "op": op.get(),
+                "run": f.run.map(RunId::get),
+                "status": end,
+            })));
         }
         self.status();
     }

@@ -9,6 +9,7 @@ mod artifacts;
 mod changes;
 mod dashboard;
 mod feedback;
+mod finding_verdicts;
 mod findings;
 mod gates;
 mod generations;
@@ -42,6 +43,7 @@ pub use dashboard::{
     TestRow,
 };
 pub use feedback::{Feedback, FeedbackTarget, Verdict};
+pub use finding_verdicts::SeenFinding;
 pub use findings::StoredFinding;
 pub use gates::{GateRow, NewGate};
 pub use generations::{CachedResponse, Generation, NewGeneration, UsageRow};

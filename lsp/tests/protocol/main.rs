@@ -13,4 +13,8 @@ mod client;
 mod commands;
 mod diagnostics;
 mod handshake;
+#[path = "../../../tests/it/support/llm_server.rs"]
+#[allow(dead_code)]
+mod llm_server;
+mod pipeline;
 mod robustness;

@@ -50,7 +50,7 @@ async fn body(
     }
     if params.run_tests
         && !ctx.cancel.is_cancelled()
-        && let Some(why) = run_tests(ctx, run, root).await?
+        && let Some(why) = run_tests(ctx, run, root, params.sandbox).await?
     {
         failures.push(why);
     }
@@ -215,6 +215,7 @@ async fn run_tests(
     ctx: &OpContext,
     run: RunId,
     root: &std::path::Path,
+    limits: crate::engine::pipeline::SandboxLimits,
 ) -> crate::engine::Result<Option<String>> {
     let stage = start_stage(ctx, run, StageKind::TestRun).await?;
     if toolchain::TestLanguage::detect(root).is_none() {
@@ -229,7 +230,7 @@ async fn run_tests(
         language: None,
         overlay: Vec::new(),
         languages: shared.config.languages.clone(),
-        sandbox: shared.config.sandbox.clone(),
+        sandbox: limits.apply(&shared.config.sandbox),
         env: shared.env.clone(),
         scratch_parent: PathBuf::from(shared.env.get("TMPDIR").unwrap_or("/tmp")),
     };

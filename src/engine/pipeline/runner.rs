@@ -51,6 +51,8 @@ pub struct RunOptions {
     pub models: BTreeMap<String, String>,
     /// Export when every gate passes.
     pub export: bool,
+    /// Sandbox limits over `[sandbox]` for this run's processes.
+    pub sandbox: super::SandboxLimits,
 }
 
 /// Per-process limits on runs and model calls.
@@ -1050,6 +1052,7 @@ impl Runner {
         let lang = self.state.language;
         let files = self.state.all_files();
         let root = self.opts.root.clone();
+        let limits = self.opts.sandbox;
         let prepared = tokio::task::spawn_blocking(move || {
             let tmp = PathBuf::from(shared.env.get("TMPDIR").unwrap_or("/tmp"));
             testing::prepare(
@@ -1057,7 +1060,7 @@ impl Runner {
                 &files,
                 root.as_deref(),
                 &tmp,
-                &shared.config.sandbox,
+                &limits.apply(&shared.config.sandbox),
                 &shared.env,
             )
         })
