@@ -452,17 +452,17 @@ impl Owner {
             .ok_or_else(|| format!("'{uri_text}' is not open in kiln-lsp"))?;
         let (path, lang, name, code, text) = snapshot;
         // The buffer as the editor has it (maybe unsaved, maybe never saved) is the context.
-        let context_name = path
-            .as_deref()
-            .map(|p| {
+        let context_name = path.as_deref().map_or_else(
+            || "untitled".into(),
+            |p| {
                 self.root
                     .as_deref()
                     .and_then(|r| p.strip_prefix(r).ok())
                     .unwrap_or_else(|| p.file_name().map_or(p, std::path::Path::new))
                     .to_string_lossy()
                     .into_owned()
-            })
-            .unwrap_or_else(|| "untitled".into());
+            },
+        );
         let name = args
             .function
             .clone()

@@ -40,6 +40,7 @@ impl Client {
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join("config.toml"), config).unwrap();
         }
+        #[allow(clippy::disallowed_methods)] // the test process's PATH: where the toolchains are
         let path = std::env::var("PATH").unwrap_or_default();
         let mut pairs = vec![
             ("HOME", home.path().to_str().unwrap()),

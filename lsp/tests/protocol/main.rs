@@ -14,7 +14,6 @@ mod commands;
 mod diagnostics;
 mod handshake;
 #[path = "../../../tests/it/support/llm_server.rs"]
-#[allow(dead_code)]
 mod llm_server;
 mod pipeline;
 mod robustness;

@@ -104,7 +104,7 @@ fn edited(edit: &Value, c: &Client, name: &str, old: &str) -> Option<String> {
     let mut lines: Vec<String> = old.split_inclusive('\n').map(str::to_owned).collect();
     let mut text = old.to_owned();
     // Apply from the last edit backwards (LSP edits do not overlap).
-    let mut sorted = edits.clone();
+    let mut sorted = edits;
     sorted.sort_by_key(|e| {
         std::cmp::Reverse((
             e["range"]["start"]["line"].as_u64(),
@@ -186,12 +186,10 @@ async fn model_action(
 
 async fn finish(mut c: Client) {
     // Whatever analysis publishes after the edit, and the last statuses.
-    loop {
-        match tokio::time::timeout(std::time::Duration::from_millis(500), c.next()).await {
-            Ok(_) => {}
-            Err(_) => break,
-        }
-    }
+    while tokio::time::timeout(std::time::Duration::from_millis(500), c.next())
+        .await
+        .is_ok()
+    {}
     c.finish().await;
 }
 
