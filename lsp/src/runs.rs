@@ -680,9 +680,20 @@ impl Owner {
         if let Some(p) = &f.progress {
             let _ = p.send(Report::End(end.clone()));
         }
-        if let Some(e) = &error {
-            let what = f.kind.title().trim_start_matches("kiln: ");
-            self.message(MessageType::ERROR, format!("kiln: {what} failed: {e}"));
+        let what = f.kind.title().trim_start_matches("kiln: ");
+        match (&error, &f.finished) {
+            (Some(e), _) => self.message(MessageType::ERROR, format!("kiln: {what} failed: {e}")),
+            // A run that ended without its result (skipped, failed, cancelled) says why: the
+            // progress end alone is easy to miss.
+            (None, Some((status, why))) if *status != RunStatus::Succeeded => {
+                let run = f.run.map(|r| format!(" (run {r})")).unwrap_or_default();
+                let why = why.as_deref().map(|w| format!(": {w}")).unwrap_or_default();
+                self.message(
+                    MessageType::WARNING,
+                    format!("kiln: {what} ended {}{run}{why}", status.as_str()),
+                );
+            }
+            _ => {}
         }
         if f.kind == Kind::RunTests {
             self.tests_op = None;
