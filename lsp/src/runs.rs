@@ -722,7 +722,7 @@ impl Owner {
                     .push((line, format!("last run {mark} {end} · run {run}")));
             }
             if f.artifacts {
-                self.apply_artifacts(run, f.uri.as_ref()).await;
+                self.apply_artifacts(run, f.kind, f.uri.as_ref()).await;
             }
         }
         if let Some(reply) = self.waiting.remove(&op) {
@@ -735,8 +735,10 @@ impl Owner {
         self.status();
     }
 
-    /// One `workspace/applyEdit` with every file the run produced.
-    async fn apply_artifacts(&mut self, run: RunId, uri: Option<&Uri>) {
+    /// One `workspace/applyEdit` of what the action is for: the document's new code
+    /// (generate, improve) or the test files (generate tests). The run's other files (spec,
+    /// docs) stay in the run for `kiln export`; editors prompt before edits of unopened files.
+    async fn apply_artifacts(&mut self, run: RunId, kind: Kind, uri: Option<&Uri>) {
         let Some(paths) = self.process.paths.clone() else {
             return;
         };
@@ -767,6 +769,13 @@ impl Owner {
             let Some(target_uri) = Uri::from_file_path(&target) else {
                 continue;
             };
+            let wanted = match kind {
+                Kind::GenerateTests => is_test_file(&a.path),
+                _ => uri.is_none_or(|u| *u == target_uri),
+            };
+            if !wanted {
+                continue;
+            }
             let Ok(new) = String::from_utf8(a.content) else {
                 continue;
             };
@@ -781,7 +790,6 @@ impl Owner {
                 changes.insert(target_uri, vec![edit]);
             }
         }
-        let _ = uri;
         if changes.is_empty() {
             return;
         }
@@ -882,6 +890,21 @@ async fn report_progress(
         }
     }
     p.finish().await;
+}
+
+/// A test file by its name: `test_*.py`, `*_test.py`, `*.test.js`/`.spec.js`, `tests/…`.
+fn is_test_file(path: &str) -> bool {
+    let p = Path::new(path);
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    name.starts_with("test_")
+        || name.contains("_test.")
+        || name.contains(".test.")
+        || name.contains(".spec.")
+        || p.components()
+            .any(|c| c.as_os_str() == "tests" || c.as_os_str() == "test")
 }
 
 /// `(name, message)` of the failed or errored tests of a run.

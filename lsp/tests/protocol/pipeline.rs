@@ -204,9 +204,12 @@ async fn generate_runs_the_pipeline_and_applies_the_implementation() {
         "{:#}",
         d.edits[0]
     );
+    // Only the document: the run's tests, spec and docs stay in the run (`kiln export`).
     assert_eq!(
-        edited(&d.edits[0], &c, "test_m.py", "").as_deref(),
-        Some(TESTS)
+        d.edits[0]["changes"].as_object().unwrap().len(),
+        1,
+        "{:#}",
+        d.edits[0]
     );
     assert_eq!(
         server.requests().len(),
@@ -249,7 +252,13 @@ async fn generate_tests_writes_the_test_file() {
         edited(&d.edits[0], &c, "test_m.py", "").as_deref(),
         Some(TESTS)
     );
-    // The function itself did not change: no edit for it.
+    // Only the tests: no edit of the function, the spec or the docs.
+    assert_eq!(
+        d.edits[0]["changes"].as_object().unwrap().len(),
+        1,
+        "{:#}",
+        d.edits[0]
+    );
     assert_eq!(
         edited(&d.edits[0], &c, "m.py", CODE),
         None,
