@@ -39,6 +39,13 @@ pub(crate) struct Args {
     pub message: Option<String>,
     /// One test to run (`kiln.runTests` from a code lens).
     pub test: Option<String>,
+    /// The finding's LSP severity (1 error … 4 hint; `kiln.notAProblem`).
+    pub severity: Option<u8>,
+    /// The suppression comment was added with the verdict (`kiln.notAProblem`).
+    pub suppressed: bool,
+    /// Answer when the run has ended and its edit was applied, not at once: for scripted
+    /// clients. Editors that time out requests (Helix: 20 s) must not set it.
+    pub wait: bool,
 }
 
 impl Args {

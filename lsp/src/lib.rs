@@ -12,6 +12,7 @@ mod commands;
 mod convert;
 mod documents;
 mod errors;
+mod feedback;
 mod functions;
 mod handlers;
 mod outbox;

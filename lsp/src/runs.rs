@@ -102,6 +102,7 @@ impl Runs {
             tests_op: None,
             tests_pending: None,
             lenses: HashMap::new(),
+            waiting: HashMap::new(),
         };
         tokio::spawn(owner.run(rx));
         Self { tx }
@@ -193,6 +194,8 @@ struct Owner {
     tests_pending: Option<Args>,
     /// The last result per generated function: uri → (line, summary).
     lenses: HashMap<String, Vec<(u32, String)>>,
+    /// Commands sent with `wait`: answered when their operation ends.
+    waiting: HashMap<OpId, oneshot::Sender<Result<serde_json::Value, String>>>,
 }
 
 async fn next_event(events: &mut Option<Events>) -> Option<Envelope> {
@@ -268,8 +271,22 @@ impl Owner {
                 args,
                 reply,
             } => {
+                let wait = args.wait;
                 let answer = self.execute(&command, args).await;
-                let _ = reply.send(answer);
+                let started = answer
+                    .as_ref()
+                    .ok()
+                    .and_then(|v| v["op"].as_u64())
+                    .and_then(|op| self.inflight.keys().copied().find(|o| o.get() == op));
+                match started {
+                    // The answer waits for the run's end (see `Args::wait`).
+                    Some(op) if wait => {
+                        self.waiting.insert(op, reply);
+                    }
+                    _ => {
+                        let _ = reply.send(answer);
+                    }
+                }
             }
             RunMsg::Lenses { uri, reply } => {
                 let lenses = if self.settings.code_lens {
@@ -374,15 +391,15 @@ impl Owner {
                 Ok(serde_json::json!({ "cancelled": ops.len() }))
             }
             commands::NOT_A_PROBLEM => {
-                // The verdict is logged with the finding; recording it in the store needs an
-                // engine operation that takes an unrecorded finding (see docs/lsp.md).
-                tracing::info!(
-                    rule = args.rule.as_deref().unwrap_or(""),
-                    uri = args.uri.as_deref().unwrap_or(""),
-                    line = args.line.unwrap_or(0),
-                    "finding marked as not a problem"
-                );
-                Ok(serde_json::json!({ "recorded": false }))
+                let paths = self.process.paths.clone().ok_or(
+                    "kiln cannot find a home directory: set HOME or the XDG directories for kiln-lsp",
+                )?;
+                let root = self.root.clone();
+                tokio::task::spawn_blocking(move || {
+                    crate::feedback::not_a_problem(&paths, root.as_deref(), &args)
+                })
+                .await
+                .map_err(|e| format!("kiln: recording the verdict failed: {e}"))?
             }
             other => Err(format!("unknown command '{other}'")),
         }
@@ -422,12 +439,30 @@ impl Owner {
                     .get(s..=e.min(lines.len().saturating_sub(1)))
                     .map(|l| l.join("\n"))
                     .unwrap_or_default();
-                Some((doc.path.clone(), doc.language(), f.map(|f| f.name), code))
+                Some((
+                    doc.path.clone(),
+                    doc.language(),
+                    f.map(|f| f.name),
+                    code,
+                    doc.text().to_owned(),
+                ))
             })
             .await
             .flatten()
             .ok_or_else(|| format!("'{uri_text}' is not open in kiln-lsp"))?;
-        let (path, lang, name, code) = snapshot;
+        let (path, lang, name, code, text) = snapshot;
+        // The buffer as the editor has it (maybe unsaved, maybe never saved) is the context.
+        let context_name = path.as_deref().map_or_else(
+            || "untitled".into(),
+            |p| {
+                self.root
+                    .as_deref()
+                    .and_then(|r| p.strip_prefix(r).ok())
+                    .unwrap_or_else(|| p.file_name().map_or(p, std::path::Path::new))
+                    .to_string_lossy()
+                    .into_owned()
+            },
+        );
         let name = args
             .function
             .clone()
@@ -459,10 +494,12 @@ impl Owner {
             project: self.project(),
             root: self.root.clone(),
             language: Some(lang.name().to_owned()),
-            files: path.into_iter().collect(),
+            files: Vec::new(),
+            context: std::iter::once((context_name, text)).collect(),
             stages: None,
             models: self.settings.models.clone(),
             origin: Origin::Lsp,
+            sandbox: self.settings.sandbox.limits(),
             ..StartRunParams::default()
         };
         let op = engine.submit(Op::StartRun(params));
@@ -488,6 +525,7 @@ impl Owner {
             project: self.project(),
             run_tests: true,
             origin: Origin::Lsp,
+            sandbox: self.settings.sandbox.limits(),
         }));
         self.tests_op = Some(op);
         let uri = args.uri.and_then(|u| u.parse().ok());
@@ -642,9 +680,20 @@ impl Owner {
         if let Some(p) = &f.progress {
             let _ = p.send(Report::End(end.clone()));
         }
-        if let Some(e) = &error {
-            let what = f.kind.title().trim_start_matches("kiln: ");
-            self.message(MessageType::ERROR, format!("kiln: {what} failed: {e}"));
+        let what = f.kind.title().trim_start_matches("kiln: ");
+        match (&error, &f.finished) {
+            (Some(e), _) => self.message(MessageType::ERROR, format!("kiln: {what} failed: {e}")),
+            // A run that ended without its result (skipped, failed, cancelled) says why: the
+            // progress end alone is easy to miss.
+            (None, Some((status, why))) if *status != RunStatus::Succeeded => {
+                let run = f.run.map(|r| format!(" (run {r})")).unwrap_or_default();
+                let why = why.as_deref().map(|w| format!(": {w}")).unwrap_or_default();
+                self.message(
+                    MessageType::WARNING,
+                    format!("kiln: {what} ended {}{run}{why}", status.as_str()),
+                );
+            }
+            _ => {}
         }
         if f.kind == Kind::RunTests {
             self.tests_op = None;
@@ -673,14 +722,23 @@ impl Owner {
                     .push((line, format!("last run {mark} {end} · run {run}")));
             }
             if f.artifacts {
-                self.apply_artifacts(run, f.uri.as_ref()).await;
+                self.apply_artifacts(run, f.kind, f.uri.as_ref()).await;
             }
+        }
+        if let Some(reply) = self.waiting.remove(&op) {
+            let _ = reply.send(Ok(serde_json::json!({
+                "op": op.get(),
+                "run": f.run.map(RunId::get),
+                "status": end,
+            })));
         }
         self.status();
     }
 
-    /// One `workspace/applyEdit` with every file the run produced.
-    async fn apply_artifacts(&mut self, run: RunId, uri: Option<&Uri>) {
+    /// One `workspace/applyEdit` of what the action is for: the document's new code
+    /// (generate, improve) or the test files (generate tests). The run's other files (spec,
+    /// docs) stay in the run for `kiln export`; editors prompt before edits of unopened files.
+    async fn apply_artifacts(&mut self, run: RunId, kind: Kind, uri: Option<&Uri>) {
         let Some(paths) = self.process.paths.clone() else {
             return;
         };
@@ -711,6 +769,13 @@ impl Owner {
             let Some(target_uri) = Uri::from_file_path(&target) else {
                 continue;
             };
+            let wanted = match kind {
+                Kind::GenerateTests => is_test_file(&a.path),
+                _ => uri.is_none_or(|u| *u == target_uri),
+            };
+            if !wanted {
+                continue;
+            }
             let Ok(new) = String::from_utf8(a.content) else {
                 continue;
             };
@@ -725,7 +790,6 @@ impl Owner {
                 changes.insert(target_uri, vec![edit]);
             }
         }
-        let _ = uri;
         if changes.is_empty() {
             return;
         }
@@ -826,6 +890,21 @@ async fn report_progress(
         }
     }
     p.finish().await;
+}
+
+/// A test file by its name: `test_*.py`, `*_test.py`, `*.test.js`/`.spec.js`, `tests/…`.
+fn is_test_file(path: &str) -> bool {
+    let p = Path::new(path);
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    name.starts_with("test_")
+        || name.contains("_test.")
+        || name.contains(".test.")
+        || name.contains(".spec.")
+        || p.components()
+            .any(|c| c.as_os_str() == "tests" || c.as_os_str() == "test")
 }
 
 /// `(name, message)` of the failed or errored tests of a run.

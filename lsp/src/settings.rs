@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use kiln::engine::pipeline::SandboxLimits;
 use serde::Deserialize;
 
 /// kiln's editor settings.
@@ -29,6 +30,16 @@ pub(crate) struct Settings {
 pub(crate) struct SandboxSettings {
     pub memory_mb: Option<u64>,
     pub timeout_secs: Option<u64>,
+}
+
+impl SandboxSettings {
+    /// The limits the engine applies over `[sandbox]` to the runs this server starts.
+    pub(crate) fn limits(&self) -> SandboxLimits {
+        SandboxLimits {
+            memory_mb: self.memory_mb,
+            timeout_secs: self.timeout_secs,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -75,6 +86,26 @@ mod tests {
         assert_eq!(
             Settings::from_json(&serde_json::Value::Null).unwrap(),
             Settings::default()
+        );
+    }
+
+    /// What editors/vscode sends (its `serverSettings`; see src/test/settings.test.ts).
+    #[test]
+    fn the_vscode_extension_shape() {
+        let s = Settings::from_json(&serde_json::json!({"kiln": {
+            "select": null, "ignore": ["PY109"], "models": {"generate": "fast"},
+            "codeLens": true, "runTestsOnSave": false,
+            "sandbox": {"memoryMb": 256, "timeoutSecs": null}
+        }}))
+        .unwrap();
+        assert_eq!(s.select, None);
+        assert_eq!(s.models["generate"], "fast");
+        assert_eq!(
+            s.sandbox.limits(),
+            SandboxLimits {
+                memory_mb: Some(256),
+                timeout_secs: None
+            }
         );
     }
 }

@@ -95,6 +95,7 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
         } else {
             AutoExport::No
         },
+        ..StartRunParams::default()
     };
     let params = with_root(ctx, params)?;
     let rt = cli_engine::runtime()?;

@@ -67,6 +67,7 @@ pub(crate) fn run(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
             project: None,
             run_tests: !args.no_tests,
             origin: Origin::Cli,
+            ..CheckParams::default()
         }),
         |e| {
             if progress {

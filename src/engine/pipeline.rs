@@ -20,6 +20,7 @@ pub mod integrity;
 pub mod language;
 pub mod output;
 pub mod runner;
+pub mod sandbox_limits;
 pub mod smoke;
 pub mod stage;
 pub mod state;
@@ -28,6 +29,7 @@ pub mod testing;
 pub use config::{BudgetConfig, CustomStage, GatesConfig, PipelineConfig};
 pub use language::Lang;
 pub use runner::RunOptions;
+pub use sandbox_limits::SandboxLimits;
 pub use stage::Stage;
 pub use state::{RunState, StageOutput, TestReport};
 

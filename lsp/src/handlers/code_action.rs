@@ -214,21 +214,24 @@ fn not_a_problem(
     } else {
         Some(format!("  {marker} kiln: ignore[{rule}]"))
     };
-    let feedback = Command {
+    let feedback = |suppressed: bool| Command {
         title: "kiln: Not a problem here".into(),
         command: commands::NOT_A_PROBLEM.into(),
         arguments: Some(vec![serde_json::json!({
             "uri": uri.as_str(),
             "rule": rule,
             "line": d.range.start.line,
+            "range": d.range,
+            "severity": d.severity,
             "message": d.message,
+            "suppressed": suppressed,
         })]),
     };
     let mut out = vec![CodeActionOrCommand::CodeAction(CodeAction {
         title: format!("kiln: Not a problem here ({rule})"),
         kind: Some(CodeActionKind::QUICKFIX),
         diagnostics: Some(vec![d.clone()]),
-        command: Some(feedback.clone()),
+        command: Some(feedback(false)),
         ..CodeAction::default()
     })];
     if let Some(comment) = comment {
@@ -244,7 +247,7 @@ fn not_a_problem(
                     new_text: comment,
                 }],
             )),
-            command: Some(feedback),
+            command: Some(feedback(true)),
             ..CodeAction::default()
         }));
     }

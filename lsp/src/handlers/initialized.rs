@@ -7,6 +7,7 @@ use tower_lsp_server::ls_types::{
 };
 
 use crate::documents::{Msg, Out};
+use crate::runs::RunMsg;
 use crate::server::Backend;
 use crate::settings::Settings;
 
@@ -44,7 +45,11 @@ pub(crate) async fn pull_settings(b: &Backend) {
         Ok(values) => {
             let Some(value) = values.first() else { return };
             match Settings::from_json(value) {
-                Ok(s) => b.docs.send(Msg::Settings(s)),
+                Ok(s) => {
+                    // Both owners: the runs take the models and sandbox limits from it.
+                    b.runs.send(RunMsg::Settings(s.clone()));
+                    b.docs.send(Msg::Settings(s));
+                }
                 Err(e) => {
                     let _ = b
                         .out

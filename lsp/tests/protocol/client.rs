@@ -28,8 +28,26 @@ pub struct Client {
 impl Client {
     /// Starts a server in a temp HOME with a workspace folder `root/ws`.
     pub fn start() -> Self {
+        Self::start_with("", &[])
+    }
+
+    /// Like [`start`](Self::start), with a user config (`~/.config/kiln/config.toml`) and
+    /// more environment (PATH is the test's, so the sandbox finds the toolchains).
+    pub fn start_with(config: &str, extra_env: &[(&str, &str)]) -> Self {
         let home = tempfile::tempdir().unwrap();
-        let env = Env::from_pairs([("HOME", home.path().to_str().unwrap())]);
+        if !config.is_empty() {
+            let dir = home.path().join(".config/kiln");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("config.toml"), config).unwrap();
+        }
+        #[allow(clippy::disallowed_methods)] // the test process's PATH: where the toolchains are
+        let path = std::env::var("PATH").unwrap_or_default();
+        let mut pairs = vec![
+            ("HOME", home.path().to_str().unwrap()),
+            ("PATH", path.as_str()),
+        ];
+        pairs.extend_from_slice(extra_env);
+        let env = Env::from_pairs(pairs);
         let paths = Paths::resolve(&env, None).ok();
         // Two pipes, so closing the client's input is an end of stream for the server.
         let (write, server_read) = tokio::io::duplex(1 << 22);
@@ -84,6 +102,19 @@ impl Client {
     pub async fn notify(&mut self, method: &str, params: Value) {
         self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}))
             .await;
+    }
+
+    /// The next message, queued or arriving.
+    pub async fn next(&mut self) -> Value {
+        match self.queue.pop_front() {
+            Some(m) => m,
+            None => self.read_frame().await,
+        }
+    }
+
+    /// The temp HOME.
+    pub fn home(&self) -> &std::path::Path {
+        self.root.parent().unwrap()
     }
 
     async fn read_frame(&mut self) -> Value {

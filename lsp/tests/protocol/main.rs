@@ -13,4 +13,7 @@ mod client;
 mod commands;
 mod diagnostics;
 mod handshake;
+#[path = "../../../tests/it/support/llm_server.rs"]
+mod llm_server;
+mod pipeline;
 mod robustness;

@@ -77,7 +77,7 @@ async fn body(
     failures.extend(error_findings(errors));
     if params.run_tests
         && !ctx.cancel.is_cancelled()
-        && let Some(why) = run_tests(ctx, run, root).await?
+        && let Some(why) = run_tests(ctx, run, root, params.sandbox).await?
     {
         failures.push(why);
     }
@@ -260,6 +260,7 @@ async fn run_tests(
     ctx: &OpContext,
     run: RunId,
     root: &std::path::Path,
+    limits: crate::engine::pipeline::SandboxLimits,
 ) -> crate::engine::Result<Option<String>> {
     let stage = start_stage(ctx, run, StageKind::TestRun).await?;
     if toolchain::TestLanguage::detect(root).is_none() {
@@ -274,7 +275,7 @@ async fn run_tests(
         language: None,
         overlay: Vec::new(),
         languages: shared.config.languages.clone(),
-        sandbox: shared.config.sandbox.clone(),
+        sandbox: limits.apply(&shared.config.sandbox),
         env: shared.env.clone(),
         scratch_parent: PathBuf::from(shared.env.get("TMPDIR").unwrap_or("/tmp")),
     };

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use crate::engine::analysis::Finding;
 use crate::engine::ids::{ProjectId, RunId};
 use crate::engine::llm::{CachePolicy, Message};
+use crate::engine::pipeline::SandboxLimits;
 use crate::engine::sandbox::{OutputLine, RunSpec};
 use crate::engine::store::{FeedbackTarget, Verdict};
 
@@ -105,12 +106,17 @@ pub struct StartRunParams {
     pub language: Option<String>,
     /// Existing files given to the model as context.
     pub files: Vec<PathBuf>,
+    /// Context files given as text, by path relative to the root (an editor's buffers, maybe
+    /// unsaved); they win over `files` of the same name.
+    pub context: BTreeMap<String, String>,
     /// Stage names to run instead of the configured pipeline.
     pub stages: Option<Vec<String>>,
     /// Stage name to model name, over the configured `[models.stages]`.
     pub models: BTreeMap<String, String>,
     pub origin: Origin,
     pub export: AutoExport,
+    /// Sandbox limits over `[sandbox]` for the run's processes (an editor's settings).
+    pub sandbox: SandboxLimits,
 }
 
 /// Preview shows the diff only; apply writes.
@@ -150,6 +156,8 @@ pub struct CheckParams {
     /// Also run the project's tests in the sandbox.
     pub run_tests: bool,
     pub origin: Origin,
+    /// Sandbox limits over `[sandbox]` for the tests (an editor's settings).
+    pub sandbox: SandboxLimits,
 }
 
 /// Findings a front-end has computed already (`kiln check --record`, with its rule selection,

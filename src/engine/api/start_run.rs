@@ -54,7 +54,8 @@ pub(crate) async fn start_run(
         }
         .into());
     }
-    let files = read_context(root.as_deref(), &params.files)?;
+    let mut files = read_context(root.as_deref(), &params.files)?;
+    files.extend(params.context.clone());
     let opts = RunOptions {
         request: params.request.clone(),
         language,
@@ -63,6 +64,7 @@ pub(crate) async fn start_run(
         stages: params.stages.clone(),
         models: params.models.clone(),
         export: params.export == AutoExport::WhenGatesPass,
+        sandbox: params.sandbox,
     };
     pipeline::runner::validate(&ctx.shared.config.pipeline, &opts)?;
     let options = serde_json::to_string(&opts).unwrap_or_else(|_| "{}".into());

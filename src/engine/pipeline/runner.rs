@@ -49,6 +49,8 @@ pub struct RunOptions {
     pub models: BTreeMap<String, String>,
     /// Export when every gate passes.
     pub export: bool,
+    /// Sandbox limits over `[sandbox]` for this run's processes.
+    pub sandbox: super::SandboxLimits,
 }
 
 /// One step of the plan.
@@ -1079,7 +1081,7 @@ impl Runner {
                 .map(|(path, content)| (path, content.into_bytes()))
                 .collect(),
             languages: shared.config.languages.clone(),
-            sandbox: shared.config.sandbox.clone(),
+            sandbox: self.opts.sandbox.apply(&shared.config.sandbox),
             env: shared.env.clone(),
             scratch_parent: tmp,
         };
