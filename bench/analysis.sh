@@ -132,6 +132,10 @@ shapes = {
     "units": lambda i: f"def f{i}(a):\n    return a  # comment {i}\n",
     "comments": lambda i: "import os\n" if i == 0 else f"# comment line {i}\n",
     "block_comments": lambda i: "def f():\n    x = 1\n" if i == 0 else f"    # comment line {i}\n",
+    # column-0 comments (commented-out code) inside a class body, before its next method: the
+    # scanner's quadratic case (vendor/README.md)
+    "dedented_comments": lambda i: "class C:\n    def m(self):\n        x = 1\n" if i == 0
+        else ("    def n(self):\n        return 1\n" if i % 5000 == 0 else f"# old code {i}\n"),
     "findings": lambda i: f"x{i} = eval('{i}')  # TODO\n",
     "one_unit": lambda i: "def huge(a):\n" if i == 0 else f"    a = a + {i}\n",
 }

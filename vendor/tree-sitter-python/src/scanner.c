@@ -86,6 +86,10 @@ typedef struct {
     Array(uint16_t) indents;
     Array(Delimiter) delimiters;
     bool inside_interpolated_string;
+    // kiln patch: a summary of the comment run ahead (see the scan); 0 lines = none
+    uint32_t run_remaining;
+    uint16_t run_indent;
+    bool run_quote;
 } Scanner;
 
 static inline void advance(TSLexer *lexer) { lexer->advance(lexer, false); }
@@ -210,9 +214,40 @@ bool tree_sitter_python_external_scanner_scan(void *payload, TSLexer *lexer, con
 
     lexer->mark_end(lexer);
 
+    // kiln patch (this block down to the string start, plus the run_* fields and their
+    // serialization): a run of comment lines is read O(1) times per line, not once per line
+    // of the run. Upstream, every line of a run reads all the following comment lines to find
+    // the indentation of the first line after the run (it decides INDENT/DEDENT there), and
+    // the internal lexer then takes the comment, so the next line reads them all again:
+    // quadratic (200 KB of column-0 comments in a class body took a minute). Here the first
+    // full read stores that answer in the serialized state (run_remaining comment lines follow,
+    // then a line indented run_indent; run_quote: it starts with a quote), and while a summary
+    // is live the scanner takes each comment line itself (a COMMENT token, the same node the
+    // internal lexer makes) so the count stays exact. Every result equals upstream's: a
+    // summary only replaces reading text it describes. vendor/README.md has the test.
+    uint32_t run_in = scanner->run_remaining;
+    // A token carries the summary on only where a path below says so; in error recovery a
+    // token keeps it unchanged, so that tree-sitter's test "did the state change" (it drops
+    // empty tokens that change nothing) sees what it saw upstream.
+    if (!error_recovery_mode) {
+        scanner->run_remaining = 0;
+    }
+    bool comments_end_lines =
+        valid_symbols[INDENT] || valid_symbols[DEDENT] || valid_symbols[NEWLINE] || valid_symbols[EXCEPT];
+
     bool found_end_of_line = false;
     uint16_t indent_length = 0;
     int32_t first_comment_indent_length = -1;
+    // stopped at the '#' of a comment line that follows a line end, without reading it
+    bool at_comment_line = false;
+    // the run is known without reading it: indent_length and next_is_quote come from the state
+    bool from_summary = false;
+    bool next_is_quote_known = false;
+    bool keep_summary = false;
+    // while reading a whole run: comment lines seen, and whether the run is plain enough to
+    // summarise (only comments, blank lines and indentation; no line continuation or NUL)
+    uint32_t run_lines = 0;
+    bool run_plain = true;
     for (;;) {
         if (lexer->lookahead == '\n') {
             found_end_of_line = true;
@@ -227,8 +262,7 @@ bool tree_sitter_python_external_scanner_scan(void *payload, TSLexer *lexer, con
         } else if (lexer->lookahead == '\t') {
             indent_length += 8;
             skip(lexer);
-        } else if (lexer->lookahead == '#' && (valid_symbols[INDENT] || valid_symbols[DEDENT] ||
-                                               valid_symbols[NEWLINE] || valid_symbols[EXCEPT])) {
+        } else if (lexer->lookahead == '#' && comments_end_lines) {
             // If we haven't found an EOL yet,
             // then this is a comment after an expression:
             //   foo = bar # comment
@@ -239,25 +273,36 @@ bool tree_sitter_python_external_scanner_scan(void *payload, TSLexer *lexer, con
             }
             if (first_comment_indent_length == -1) {
                 first_comment_indent_length = (int32_t)indent_length;
+                if (run_in > 0) {
+                    // A live summary describes everything up to the line after the run.
+                    indent_length = scanner->run_indent;
+                    next_is_quote_known = scanner->run_quote;
+                    at_comment_line = true;
+                    from_summary = true;
+                    break;
+                }
+                // A DEDENT needs the first comment to be less indented than the current
+                // block, and an INDENT must be valid here; when neither can happen the
+                // indentation of the line after these comments cannot change the result, so
+                // stop at the first comment.
+                if (!valid_symbols[INDENT] &&
+                    (scanner->indents.size == 0 ||
+                     first_comment_indent_length >= (int32_t)*array_back(&scanner->indents))) {
+                    at_comment_line = true;
+                    break;
+                }
             }
-            // kiln patch: a DEDENT needs the first comment to be less indented than the
-            // current block, and an INDENT must be valid here; when neither can happen the
-            // indentation of the line after these comments cannot change the result, so stop
-            // at the first comment. Upstream reads every following comment line, at every line
-            // of the run: quadratic in the run's length (`import os` + 200 KB of comments took
-            // 2.5 s; 100 KB of comments in a function body, a minute). Still quadratic: a run
-            // of comments less indented than its block (commented-out code at column 0).
-            if (!valid_symbols[INDENT] &&
-                (scanner->indents.size == 0 ||
-                 first_comment_indent_length >= (int32_t)*array_back(&scanner->indents))) {
-                break;
-            }
+            run_lines++;
             while (lexer->lookahead && lexer->lookahead != '\n') {
                 skip(lexer);
+            }
+            if (!lexer->lookahead && !lexer->eof(lexer)) {
+                run_plain = false;
             }
             skip(lexer);
             indent_length = 0;
         } else if (lexer->lookahead == '\\') {
+            run_plain = false;
             skip(lexer);
             if (lexer->lookahead == '\r') {
                 skip(lexer);
@@ -272,8 +317,25 @@ bool tree_sitter_python_external_scanner_scan(void *payload, TSLexer *lexer, con
             found_end_of_line = true;
             break;
         } else {
+            if (lexer->lookahead == '#' && found_end_of_line && run_in > 0) {
+                // a comment line where comments do not end lines: upstream's result stands,
+                // and the scanner takes the line so the live summary's count stays exact
+                at_comment_line = true;
+                keep_summary = true;
+            }
             break;
         }
+    }
+    bool next_tok_is_string_start = from_summary ? next_is_quote_known
+                                                 : (lexer->lookahead == '\"' || lexer->lookahead == '\'' ||
+                                                    lexer->lookahead == '`');
+    if (run_lines > 0 && run_plain && !error_recovery_mode) {
+        // Read a whole run just now: a zero-width token below carries what was learnt.
+        scanner->run_remaining = run_lines;
+        scanner->run_indent = indent_length;
+        scanner->run_quote = next_tok_is_string_start;
+    } else if (from_summary || keep_summary) {
+        scanner->run_remaining = run_in;
     }
 
     if (found_end_of_line) {
@@ -285,9 +347,6 @@ bool tree_sitter_python_external_scanner_scan(void *payload, TSLexer *lexer, con
                 lexer->result_symbol = INDENT;
                 return true;
             }
-
-            bool next_tok_is_string_start =
-                lexer->lookahead == '\"' || lexer->lookahead == '\'' || lexer->lookahead == '`';
 
             if ((valid_symbols[DEDENT] ||
                  (!valid_symbols[NEWLINE] && !(valid_symbols[STRING_START] && next_tok_is_string_start) &&
@@ -310,6 +369,64 @@ bool tree_sitter_python_external_scanner_scan(void *payload, TSLexer *lexer, con
         }
     }
 
+    // Upstream returns false here and the internal lexer takes the comment line; when a
+    // summary is live (or worth starting: the block is indented, so a later line of the run
+    // may need the line after it), take it as a COMMENT token instead, so the state moves on.
+    // (Not after a line continuation: the internal lexer makes that a node of its own.)
+    if (at_comment_line && run_plain && valid_symbols[COMMENT] && (run_in > 0 || scanner->indents.size > 1)) {
+        while (lexer->lookahead && lexer->lookahead != '\n') {
+            advance(lexer);
+        }
+        lexer->mark_end(lexer);
+        lexer->result_symbol = COMMENT;
+        if (run_in > 0) {
+            scanner->run_remaining = run_in - 1;
+            return true;
+        }
+        if (error_recovery_mode) {
+            return true;
+        }
+        // Read the rest of the run once (beyond the token's end) to start a summary.
+        bool plain = lexer->lookahead == '\n' || lexer->eof(lexer);
+        uint32_t lines = 0;
+        uint16_t indent = 0;
+        while (plain) {
+            if (lexer->lookahead == '\n') {
+                indent = 0;
+                advance(lexer);
+            } else if (lexer->lookahead == ' ') {
+                indent++;
+                advance(lexer);
+            } else if (lexer->lookahead == '\r' || lexer->lookahead == '\f') {
+                indent = 0;
+                advance(lexer);
+            } else if (lexer->lookahead == '\t') {
+                indent += 8;
+                advance(lexer);
+            } else if (lexer->lookahead == '#') {
+                lines++;
+                while (lexer->lookahead && lexer->lookahead != '\n') {
+                    advance(lexer);
+                }
+                if (!lexer->lookahead && !lexer->eof(lexer)) {
+                    plain = false;
+                }
+            } else if (lexer->lookahead == '\\') {
+                plain = false;
+            } else if (lexer->eof(lexer)) {
+                indent = 0;
+                break;
+            } else {
+                break;
+            }
+        }
+        if (plain && lines > 0) {
+            scanner->run_remaining = lines;
+            scanner->run_indent = indent;
+            scanner->run_quote = lexer->lookahead == '\"' || lexer->lookahead == '\'' || lexer->lookahead == '`';
+        }
+        return true;
+    }
     if (first_comment_indent_length == -1 && valid_symbols[STRING_START]) {
         Delimiter delimiter = new_delimiter();
 
@@ -391,8 +508,20 @@ unsigned tree_sitter_python_external_scanner_serialize(void *payload, char *buff
     }
     size += delimiter_count;
 
+    // kiln patch: the comment-run summary, one byte 0 when there is none
+    if (scanner->run_remaining > 0) {
+        buffer[size++] = 1;
+        memcpy(&buffer[size], &scanner->run_remaining, sizeof(uint32_t));
+        size += sizeof(uint32_t);
+        memcpy(&buffer[size], &scanner->run_indent, sizeof(uint16_t));
+        size += sizeof(uint16_t);
+        buffer[size++] = (char)scanner->run_quote;
+    } else {
+        buffer[size++] = 0;
+    }
+
     uint32_t iter = 1;
-    for (; iter < scanner->indents.size && size < TREE_SITTER_SERIALIZATION_BUFFER_SIZE; ++iter) {
+    for (; iter < scanner->indents.size && size + 2 <= TREE_SITTER_SERIALIZATION_BUFFER_SIZE; ++iter) {
         uint16_t indent_value = *array_get(&scanner->indents, iter);
         buffer[size++] = (char)(indent_value & 0xFF);
         buffer[size++] = (char)((indent_value >> 8) & 0xFF);
@@ -407,6 +536,9 @@ void tree_sitter_python_external_scanner_deserialize(void *payload, const char *
     array_delete(&scanner->delimiters);
     array_delete(&scanner->indents);
     array_push(&scanner->indents, 0);
+    scanner->run_remaining = 0;
+    scanner->run_indent = 0;
+    scanner->run_quote = false;
 
     if (length > 0) {
         size_t size = 0;
@@ -419,6 +551,14 @@ void tree_sitter_python_external_scanner_deserialize(void *payload, const char *
             scanner->delimiters.size = delimiter_count;
             memcpy(scanner->delimiters.contents, &buffer[size], delimiter_count);
             size += delimiter_count;
+        }
+
+        if (size < length && buffer[size++]) {
+            memcpy(&scanner->run_remaining, &buffer[size], sizeof(uint32_t));
+            size += sizeof(uint32_t);
+            memcpy(&scanner->run_indent, &buffer[size], sizeof(uint16_t));
+            size += sizeof(uint16_t);
+            scanner->run_quote = (bool)buffer[size++];
         }
 
         for (; size + 1 < length; size += 2) {
