@@ -249,6 +249,10 @@ fn warn_pattern() -> Regex {
 /// Whether a chunk's JSON can hold an error or a warning: its level strings (`"error"`,
 /// `"warn"`) and any text the two patterns above match show in it verbatim, unless an escape
 /// (`\n` before a word) hides a word boundary, so chunks with a backslash are always decoded.
+#[allow(
+    clippy::expect_used,
+    reason = "a fixed pattern, valid (the tests compile it)"
+)]
 fn marks_prefilter() -> Regex {
     Regex::new(r"(?i)\b(error|failed|failure|panicked|traceback|warn|warning)\b|\\")
         .expect("a fixed valid regex")

@@ -757,6 +757,10 @@ pub(crate) fn on_event(state: &mut UiState, envelope: &Envelope) -> Vec<Effect> 
         Event::StageStarted { .. } | Event::StageFinished { .. } | Event::GateEvaluated { .. } => {
             if for_detail {
                 effects.push(Effect::Load(Load::Detail));
+                // A model stage's call is this engine's own commit (no `StoreChanged` for it).
+                if matches!(envelope.event, Event::StageFinished { .. }) {
+                    effects.push(Effect::Load(Load::Calls));
+                }
             }
             effects.push(Effect::Load(Load::Runs));
         }
@@ -819,6 +823,7 @@ pub(crate) fn on_event(state: &mut UiState, envelope: &Envelope) -> Vec<Effect> 
             }
         }
         Event::Resync { .. } => effects.extend(reload_all(state)),
+        Event::AskFinished { .. } => effects.push(Effect::Load(Load::Calls)),
         _ => {}
     }
     effects
