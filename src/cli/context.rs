@@ -71,9 +71,21 @@ impl Context {
     /// Starts the engine on the current tokio runtime (opening the database as
     /// [`Context::open_store`] does), for the subcommands that are front-ends of the engine API.
     pub(crate) fn start_engine(&self) -> anyhow::Result<EngineHandle> {
+        self.start_engine_with(Engine::start)
+    }
+
+    /// The engine for one command that watches no other process's commits (no change feed).
+    pub(crate) fn start_engine_without_feed(&self) -> anyhow::Result<EngineHandle> {
+        self.start_engine_with(Engine::start_without_feed)
+    }
+
+    fn start_engine_with(
+        &self,
+        start: fn(EngineOptions) -> kiln::engine::Result<EngineHandle>,
+    ) -> anyhow::Result<EngineHandle> {
         self.create_data_dir()?;
         let init_program = std::env::current_exe().context("cannot find the kiln executable")?;
-        let engine = Engine::start(EngineOptions {
+        let engine = start(EngineOptions {
             paths: self.paths.clone(),
             config: self.config.config.clone(),
             env: self.env.clone(),

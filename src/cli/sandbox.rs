@@ -177,7 +177,7 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let limits = (spec.timeout, spec.cpu);
     let t_open = std::time::Instant::now();
-    let engine = ctx.start_engine()?;
+    let engine = ctx.start_engine_without_feed()?;
     let open_us = t_open.elapsed().as_micros() as u64;
     let mut events = engine.subscribe();
     let (tx, rx) = tokio::sync::mpsc::channel(64);

@@ -13,6 +13,7 @@
 
 mod layer;
 mod origin;
+pub mod pipeline;
 pub mod trust;
 mod tui;
 
@@ -37,7 +38,7 @@ pub struct Config {
     pub models: super::llm::ModelsConfig,
     pub tui: TuiConfig,
     pub languages: super::toolchain::LanguagesConfig,
-    pub pipeline: super::pipeline::PipelineConfig,
+    pub pipeline: pipeline::PipelineConfig,
 }
 
 /// Why the configuration could not be loaded.

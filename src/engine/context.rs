@@ -20,11 +20,11 @@ pub use bus::{CAPACITY, Events};
 pub use event::{Envelope, Event, ExportFile, FileChange, LogEntry};
 
 use crate::engine::config::Config;
+use crate::engine::config::pipeline::PipelineConfig;
 use crate::engine::env::Env;
 use crate::engine::ids::{OpId, RunId, StageId};
 use crate::engine::llm::{self, Llm, Recorder};
 use crate::engine::paths::Paths;
-use crate::engine::pipeline::config::PipelineConfig;
 use crate::engine::sandbox::Sandbox;
 use crate::engine::store::{self, Store, StoreWriter, WriteError};
 

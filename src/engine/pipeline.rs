@@ -13,7 +13,8 @@
 //! capped) and nothing reaches the project before export; generated code runs only in the
 //! sandbox.
 
-pub mod config;
+/// The `[pipeline]` config section; it lives with the config (a leaf both read).
+pub use crate::engine::config::pipeline as config;
 pub mod export;
 pub mod gates;
 pub mod integrity;

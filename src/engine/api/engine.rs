@@ -57,6 +57,17 @@ pub struct Engine;
 impl Engine {
     /// Opens the store and starts the engine on the current tokio runtime.
     pub fn start(options: EngineOptions) -> Result<EngineHandle> {
+        Self::start_with(options, true)
+    }
+
+    /// Like [`Engine::start`], without the change feed: for one command that needs no other
+    /// process's commits (`kiln sandbox run`), so it saves the feed's connection and its
+    /// polling. No `StoreChanged` events; cross-process cancel still works (it is polled).
+    pub fn start_without_feed(options: EngineOptions) -> Result<EngineHandle> {
+        Self::start_with(options, false)
+    }
+
+    fn start_with(options: EngineOptions, watch_store: bool) -> Result<EngineHandle> {
         let EngineOptions {
             paths,
             config,
@@ -75,12 +86,16 @@ impl Engine {
             source: e,
         })?;
         let bus = Bus::new();
-        let feed = FeedForwarder::start(
-            &paths.db,
-            &config.store,
-            writer.own_changes().clone(),
-            bus.clone(),
-        )?;
+        let feed = if watch_store {
+            Some(FeedForwarder::start(
+                &paths.db,
+                &config.store,
+                writer.own_changes().clone(),
+                bus.clone(),
+            )?)
+        } else {
+            None
+        };
         let sandbox = Sandbox::new(init_program, env.get("TMPDIR").unwrap_or("/tmp"));
         let shared = Arc::new(Shared::new(
             bus.clone(),
@@ -164,11 +179,11 @@ struct Owner {
 }
 
 impl Owner {
-    fn new(shared: Arc<Shared>, feed: FeedForwarder) -> Self {
+    fn new(shared: Arc<Shared>, feed: Option<FeedForwarder>) -> Self {
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
         Self {
             shared,
-            feed: Some(feed),
+            feed,
             ops: HashMap::new(),
             runs: HashMap::new(),
             tasks: JoinSet::new(),

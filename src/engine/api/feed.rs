@@ -30,6 +30,8 @@ impl FeedForwarder {
         own: OwnChanges,
         bus: Bus,
     ) -> store::Result<Self> {
+        // Before the feed's first read, so every commit it sees from then on is sorted.
+        own.watch();
         let mut feed = ChangeFeed::open(db, config)?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = stop.clone();

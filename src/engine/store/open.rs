@@ -42,8 +42,9 @@ pub(super) fn open(path: &Path, config: &StoreConfig, mode: OpenMode) -> Result<
         }
         OpenMode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     };
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| classify(path, config, e))?;
-    super::trace::count_statements(&conn);
+    let mut conn =
+        Connection::open_with_flags(path, flags).map_err(|e| classify(path, config, e))?;
+    super::trace::count_statements(&mut conn);
     let store = Store {
         conn,
         path: path.to_owned(),

@@ -43,6 +43,12 @@ impl StoreWriter {
             .name("kiln-store-writer".into())
             .spawn(move || {
                 while let Ok(Some(command)) = rx.recv() {
+                    // Two reads of the feed's head around each command, only while a change-feed
+                    // reader needs to tell our commits from other processes'.
+                    if !thread_own.is_watched() {
+                        command(&store);
+                        continue;
+                    }
                     let before = store.last_change_id().unwrap_or(i64::MAX);
                     command(&store);
                     if let Ok(after) = store.last_change_id()
@@ -123,9 +129,21 @@ impl StoreWriter {
 #[derive(Debug, Clone, Default)]
 pub struct OwnChanges {
     ranges: Arc<Mutex<Vec<(i64, i64)>>>,
+    watched: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl OwnChanges {
+    /// From now on the writer records which change ids are its own (a feed reader calls this
+    /// before it reads; without one, nothing is recorded and nothing accumulates).
+    pub fn watch(&self) {
+        self.watched
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    fn is_watched(&self) -> bool {
+        self.watched.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     fn add(&self, after: i64, upto: i64) {
         let mut ranges = self.lock();
         match ranges.last_mut() {

@@ -27,7 +27,7 @@ pub struct PipelineConfig {
     /// The project's own model stages.
     pub custom: Vec<CustomStage>,
     /// The optional smoke stage (off by default).
-    pub smoke: super::smoke::SmokeConfig,
+    pub smoke: SmokeConfig,
 }
 
 impl Default for PipelineConfig {
@@ -42,7 +42,7 @@ impl Default for PipelineConfig {
             budget: BudgetConfig::default(),
             cache: true,
             custom: Vec::new(),
-            smoke: super::smoke::SmokeConfig::default(),
+            smoke: SmokeConfig::default(),
         }
     }
 }
@@ -102,4 +102,76 @@ pub struct CustomStage {
     pub writes: String,
     /// Run just before this built-in stage when `stages` is not set (default `generate`).
     pub before: String,
+}
+
+/// `[pipeline.smoke]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmokeConfig {
+    /// Run the stage after `test_run` in every round of the loop.
+    pub enabled: bool,
+    /// The start command, run by `sh -c` ($PORT and $HOST are set); empty: inferred like
+    /// `kiln serve` (a Flask or FastAPI app, `npm start`, a static site).
+    pub cmd: String,
+    /// Where the app listens inside the sandbox (its `PORT`).
+    pub app_port: u16,
+    /// HTTP path whose 2xx/3xx answer means "up"; empty: a TCP connect.
+    pub health: String,
+    /// Seconds the service may take to come up.
+    pub health_timeout_secs: u64,
+    /// Host paths bound read-only into the service (a venv, a toolchain).
+    pub ro: Vec<PathBuf>,
+    /// Checks of the project's own, run before those the spec or the tests give.
+    pub checks: Vec<Check>,
+}
+
+impl Default for SmokeConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            cmd: String::new(),
+            app_port: 8000,
+            health: String::new(),
+            health_timeout_secs: 30,
+            ro: Vec::new(),
+            checks: Vec::new(),
+        }
+    }
+}
+
+/// One HTTP check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Check {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    /// A substring the body must contain (empty: any body).
+    pub body: String,
+    /// The request body, sent as is (`Content-Type: application/json` when it parses as JSON).
+    pub data: String,
+}
+
+impl Default for Check {
+    fn default() -> Self {
+        Self {
+            method: "GET".into(),
+            path: "/".into(),
+            status: 200,
+            body: String::new(),
+            data: String::new(),
+        }
+    }
+}
+
+impl Check {
+    /// `GET / → 200`, the name of its test result.
+    pub fn name(&self) -> String {
+        let n = format!("smoke: {} {} → {}", self.method, self.path, self.status);
+        if self.body.is_empty() {
+            n
+        } else {
+            format!("{n} containing {:?}", self.body)
+        }
+    }
 }
