@@ -180,7 +180,8 @@ async fn run_command(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
     let engine = ctx.start_engine_without_feed()?;
     let open_us = t_open.elapsed().as_micros() as u64;
     let mut events = engine.subscribe();
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    // A few batches in flight, like a pipe: more only holds output in memory.
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
     let op = engine.submit(Op::RunSandbox(SandboxParams {
         spec,
         project: Some(ProjectRef::Containing(ctx.cwd.clone())),

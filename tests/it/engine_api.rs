@@ -7,32 +7,13 @@ use crate::support::kiln::Kiln;
 use crate::support::llm_server::{LlmServer, Reply};
 use kiln::engine::api::{AskParams, Envelope, Event, Events, Op, Origin, ProjectRef};
 use kiln::engine::config::Config;
-use kiln::engine::env::Env;
 use kiln::engine::ids::{OpId, RunId};
 use kiln::engine::llm::{FinishReason, Message, ModelSource};
-use kiln::engine::paths::Paths;
 use kiln::engine::store::{RunKind, Status, Store, StoreConfig};
 use kiln::engine::{Engine, EngineHandle, EngineOptions};
 
 fn options(kiln: &Kiln, models_toml: &str) -> EngineOptions {
-    let env = Env::from_pairs([
-        ("HOME", kiln.home().display().to_string()),
-        (
-            "XDG_DATA_HOME",
-            kiln.home().join("data").display().to_string(),
-        ),
-        (
-            "XDG_CONFIG_HOME",
-            kiln.home().join("config").display().to_string(),
-        ),
-        (
-            "XDG_STATE_HOME",
-            kiln.home().join("state").display().to_string(),
-        ),
-        ("TEST_KEY", "sk-test-engine-api".to_owned()),
-    ]);
-    let paths = Paths::resolve(&env, None).unwrap();
-    std::fs::create_dir_all(&paths.data_dir).unwrap();
+    let (env, paths) = kiln.engine_world(&[("TEST_KEY", "sk-test-engine-api")]);
     let mut config = Config::default();
     if !models_toml.is_empty() {
         config.models = toml::from_str(models_toml).unwrap();

@@ -10,32 +10,12 @@ use crate::support::pipeline_script;
 use crate::support::sandbox::isolation_available;
 use kiln::engine::api::{Envelope, Event, Events, Op, StartRunParams};
 use kiln::engine::config::Config;
-use kiln::engine::env::Env;
 use kiln::engine::ids::OpId;
-use kiln::engine::paths::Paths;
 use kiln::engine::store::{Status, Store, StoreConfig};
 use kiln::engine::{Engine, EngineHandle, EngineOptions};
 
 fn engine(kiln: &Kiln, server: &LlmServer, pipeline_toml: &str) -> EngineHandle {
-    let env = Env::from_pairs([
-        ("HOME", kiln.home().display().to_string()),
-        (
-            "XDG_DATA_HOME",
-            kiln.home().join("data").display().to_string(),
-        ),
-        (
-            "XDG_CONFIG_HOME",
-            kiln.home().join("config").display().to_string(),
-        ),
-        (
-            "XDG_STATE_HOME",
-            kiln.home().join("state").display().to_string(),
-        ),
-        ("PATH", std::env::var("PATH").unwrap_or_default()),
-        ("TEST_KEY", "sk-test-pipeline-api".to_owned()),
-    ]);
-    let paths = Paths::resolve(&env, None).unwrap();
-    std::fs::create_dir_all(&paths.data_dir).unwrap();
+    let (env, paths) = kiln.engine_world(&[("TEST_KEY", "sk-test-pipeline-api")]);
     let config = Config {
         models: toml::from_str(&format!(
             "detect_ollama = false\ndefault = \"t\"\n[named.t]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"m\"\napi_key_env = \"TEST_KEY\"\n",

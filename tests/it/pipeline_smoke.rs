@@ -10,33 +10,13 @@ use crate::support::llm_server::{LlmServer, Reply};
 use crate::support::serve::have_venv;
 use kiln::engine::api::{Event, Op, StartRunParams};
 use kiln::engine::config::Config;
-use kiln::engine::env::Env;
-use kiln::engine::paths::Paths;
 use kiln::engine::store::{Status, Store, StoreConfig};
 use kiln::engine::{Engine, EngineHandle, EngineOptions};
 
 const APP: &str = "Here is the app:\n```python app.py\nfrom flask import Flask\napp = Flask(__name__)\n\n@app.get('/')\ndef index():\n    return 'hello from smoke\\n'\n\n@app.post('/echo')\ndef echo():\n    from flask import request\n    return request.get_json()['word']\n```\n";
 
 fn engine(kiln: &Kiln, server: &LlmServer, venv: &std::path::Path) -> EngineHandle {
-    let env = Env::from_pairs([
-        ("HOME", kiln.home().display().to_string()),
-        (
-            "XDG_DATA_HOME",
-            kiln.home().join("data").display().to_string(),
-        ),
-        (
-            "XDG_CONFIG_HOME",
-            kiln.home().join("config").display().to_string(),
-        ),
-        (
-            "XDG_STATE_HOME",
-            kiln.home().join("state").display().to_string(),
-        ),
-        ("PATH", std::env::var("PATH").unwrap_or_default()),
-        ("TEST_KEY", "sk-test-smoke".to_owned()),
-    ]);
-    let paths = Paths::resolve(&env, None).unwrap();
-    std::fs::create_dir_all(&paths.data_dir).unwrap();
+    let (env, paths) = kiln.engine_world(&[("TEST_KEY", "sk-test-smoke")]);
     let pipeline = format!(
         r#"stages = ["spec", "generate", "smoke"]
 cache = false

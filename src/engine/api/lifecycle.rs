@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use super::op::ProjectRef;
-use crate::engine::context::{Event, LogEntry, OpContext};
+use crate::engine::context::{Event, OpContext};
 use crate::engine::ids::{ProjectId, RunId, StageId};
 use crate::engine::store::{LogLine, NewRun, RunKind, StageKind, Status};
 
@@ -116,16 +116,5 @@ pub(crate) async fn finish_stage(
 
 /// Stored log lines as a `LogLines` event.
 pub(crate) fn log_event(stage: Option<StageId>, lines: &[LogLine]) -> Event {
-    Event::LogLines {
-        stage,
-        lines: lines
-            .iter()
-            .map(|l| LogEntry {
-                ts: l.ts,
-                stream: l.stream,
-                level: l.level,
-                text: l.text.clone(),
-            })
-            .collect(),
-    }
+    Event::log_lines(stage, lines)
 }

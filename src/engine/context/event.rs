@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::engine::ids::{ArtifactId, GenerationId, OpId, ProcessId, ProjectId, RunId, StageId};
 use crate::engine::llm::{FinishReason, ModelSource};
 use crate::engine::sandbox::Outcome;
-use crate::engine::store::{Change, LogLevel, LogStream, RunKind, Status};
+use crate::engine::store::{Change, LogLevel, LogLine, LogStream, RunKind, Status};
 
 /// One event with its tags.
 #[derive(Debug, Clone, Serialize)]
@@ -201,6 +201,24 @@ pub struct LogEntry {
     pub stream: LogStream,
     pub level: LogLevel,
     pub text: String,
+}
+
+impl Event {
+    /// Stored (or about to be stored) log lines as a `LogLines` event.
+    pub(crate) fn log_lines(stage: Option<StageId>, lines: &[LogLine]) -> Self {
+        Self::LogLines {
+            stage,
+            lines: lines
+                .iter()
+                .map(|l| LogEntry {
+                    ts: l.ts,
+                    stream: l.stream,
+                    level: l.level,
+                    text: l.text.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// One file of an export preview.

@@ -1115,21 +1115,7 @@ impl Runner {
                     None => l.text.clone(),
                 });
             }
-            emitter.emit(
-                Some(run),
-                Event::LogLines {
-                    stage: Some(stage),
-                    lines: lines
-                        .iter()
-                        .map(|l| LogEntry {
-                            ts: l.ts,
-                            stream: l.stream,
-                            level: l.level,
-                            text: l.text.clone(),
-                        })
-                        .collect(),
-                },
-            );
+            emitter.emit(Some(run), Event::log_lines(Some(stage), lines));
         };
         let target = crate::engine::testing::Target {
             run_id: run.get(),

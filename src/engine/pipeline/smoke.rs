@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Error;
 pub use crate::engine::config::pipeline::{Check, SmokeConfig};
-use crate::engine::context::{Event, LogEntry, OpContext};
+use crate::engine::context::{Event, OpContext};
 use crate::engine::ids::{RunId, StageId};
 use crate::engine::sandbox::RunSpec;
 use crate::engine::serve::{self, Health, Prepared, ServeSpec};
@@ -539,24 +539,10 @@ async fn log(ctx: &OpContext, run: RunId, stage: i64, stream: LogStream, text: S
 }
 
 async fn emit_lines(ctx: &OpContext, run: RunId, stage: i64, lines: Vec<LogLine>) {
-    let entries: Vec<LogEntry> = lines
-        .iter()
-        .map(|l| LogEntry {
-            ts: l.ts,
-            stream: l.stream,
-            level: l.level,
-            text: l.text.clone(),
-        })
-        .collect();
+    let event = Event::log_lines(Some(StageId(stage)), &lines);
     let id = run.get();
     if ctx.write(move |s| s.append_logs(id, &lines)).await.is_ok() {
-        ctx.emit(
-            Some(run),
-            Event::LogLines {
-                stage: Some(StageId(stage)),
-                lines: entries,
-            },
-        );
+        ctx.emit(Some(run), event);
     }
 }
 

@@ -63,6 +63,24 @@ impl Kiln {
         self.home().join("state/kiln")
     }
 
+    /// The same world for an in-process engine: its environment snapshot (this world's
+    /// variables plus `extra`) and the paths it resolves to, the data directory created.
+    pub fn engine_world(
+        &self,
+        extra: &[(&str, &str)],
+    ) -> (kiln::engine::env::Env, kiln::engine::paths::Paths) {
+        let env = kiln::engine::env::Env::from_pairs(
+            self.env.iter().map(|(k, v)| (k.clone(), v.clone())).chain(
+                extra
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+            ),
+        );
+        let paths = kiln::engine::paths::Paths::resolve(&env, None).expect("resolve the paths");
+        std::fs::create_dir_all(&paths.data_dir).expect("create the data directory");
+        (env, paths)
+    }
+
     /// Where the database lands by default.
     pub fn db(&self) -> PathBuf {
         self.home().join("data/kiln/kiln.db")
