@@ -107,7 +107,7 @@ pub enum Event {
     },
     /// Output lines of a `RunSandbox` process as they are read, before they are stored (live
     /// display must not wait for a locked database). Sent when the operation asked for them
-    /// ([`SandboxParams::stream_output`](super::SandboxParams::stream_output)).
+    /// (`api::SandboxParams::stream_output`).
     ProcessOutput {
         process: ProcessId,
         lines: Vec<LogEntry>,
